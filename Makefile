@@ -1,0 +1,43 @@
+# The one front door for humans and CI. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+# Caches live outside the clone so a fresh clone (and CI) reuses them.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/k8s-oci-operator/target
+
+.PHONY: help
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build every crate of the workspace
+	cargo build --workspace --all-targets
+
+.PHONY: lint
+lint: ## cargo fmt --check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+.PHONY: fmt
+fmt: ## Format the code
+	cargo fmt --all
+
+.PHONY: crd
+crd: ## Regenerate config/crd/bases from the Rust types
+	cargo run -q -p k8s-oci-operator -- crd > config/crd/bases/oci.k8s.logmein.com_reservedips.yaml
+
+.PHONY: cluster-binaries
+cluster-binaries: ## Build etcd, kube-*, kubectl and kwok from their Go modules (once, cached)
+	tests/cluster/build.sh
+
+.PHONY: cluster-up
+cluster-up: ## Start the local control plane in the background; writes .sandbox/env
+	tests/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane (by recorded pids) and remove its data
+	tests/cluster/down.sh
+
+.PHONY: test
+test: ## Run every test: lint, unit, emulator contract and cluster tests (starts the cluster if needed)
+	tests/run-all.sh

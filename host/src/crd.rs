@@ -1,0 +1,225 @@
+//! The `ReservedIP` custom resource (`oci.k8s.logmein.com/v1alpha1`).
+//!
+//! The CRD in `config/crd/bases/` is generated from these types
+//! (`k8s-oci-operator crd`), and a test fails when the checked-in file is
+//! stale. Validation that Kubernetes can do at admission lives here as OpenAPI
+//! patterns and CEL rules, so bad input is refused before the operator sees it.
+//! Allocated data (addresses, OCIDs) lives only in `status`, never in `spec`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the freeform tag keys the operator writes on every public IP it
+/// owns; users may not set tags with it.
+pub const OWNERSHIP_TAG_PREFIX: &str = "k8s-oci-operator-";
+
+/// OCI's limits for freeform tags (key length, value length); we leave room
+/// under OCI's per-resource tag budget for the operator's own ownership tags.
+pub const MAX_TAG_KEY_LEN: usize = 100;
+pub const MAX_TAG_VALUE_LEN: usize = 256;
+pub const MAX_USER_TAGS: usize = 40;
+
+/// A reserved OCI public IP, optionally assigned to a pod or a private IP.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "oci.k8s.logmein.com",
+    version = "v1alpha1",
+    kind = "ReservedIP",
+    plural = "reservedips",
+    singular = "reservedip",
+    shortname = "rip",
+    namespaced,
+    status = "ReservedIPStatus",
+    printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
+    printcolumn = r#"{"name":"Public IP","type":"string","jsonPath":".status.publicIPAddress"}"#,
+    printcolumn = r#"{"name":"Pod","type":"string","jsonPath":".status.podName"}"#,
+    printcolumn = r#"{"name":"Private IP","type":"string","jsonPath":".status.privateIPAddress","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(
+    validation = Rule::new("(has(self.publicIPv4Pool) ? self.publicIPv4Pool : '') == (has(oldSelf.publicIPv4Pool) ? oldSelf.publicIPv4Pool : '')")
+        .message("publicIPv4Pool is immutable: create a new ReservedIP to draw from another pool"),
+    validation = Rule::new("(has(self.publicIPv4Address) ? self.publicIPv4Address : '') == (has(oldSelf.publicIPv4Address) ? oldSelf.publicIPv4Address : '')")
+        .message("publicIPv4Address is immutable: create a new ReservedIP for another address"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedIPSpec {
+    /// Freeform tags put on the OCI public IP. Keys up to 100 characters,
+    /// values up to 256; keys starting with `k8s-oci-operator-` are reserved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    // Bounds keep the CEL rules below within the apiserver's cost budget.
+    #[schemars(extend("maxProperties" = 40, "additionalProperties" = {"type": "string", "maxLength": 256}))]
+    #[x_kube(
+        validation = Rule::new("self.all(k, size(k) >= 1 && size(k) <= 100)").message("tag keys must be 1 to 100 characters"),
+        validation = Rule::new("self.all(k, size(self[k]) <= 256)").message("tag values must be at most 256 characters"),
+        validation = Rule::new("self.all(k, !k.startsWith('k8s-oci-operator-'))").message("tag keys starting with k8s-oci-operator- are reserved for the operator"),
+    )]
+    pub tags: BTreeMap<String, String>,
+
+    /// OCID of a BYOIP public IP pool to allocate from. Immutable.
+    #[serde(default, rename = "publicIPv4Pool", skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^ocid1\.publicippool\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"), length(max = 255))]
+    pub public_ipv4_pool: Option<String>,
+
+    /// A specific address: an existing reserved public IP with this address in
+    /// the operator's compartment, which this ReservedIP takes over. Immutable.
+    #[serde(default, rename = "publicIPv4Address", skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"))]
+    pub public_ipv4_address: Option<String>,
+
+    /// Where the public IP is assigned. Without it the IP stays allocated but unassigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<Assignment>,
+
+    /// What happens to the OCI public IP when this ReservedIP is deleted:
+    /// `Delete` releases it to OCI, `Retain` unassigns it, removes the
+    /// operator's tags and keeps it in the compartment. Defaults to `Delete`
+    /// for addresses the operator allocated and `Retain` for an existing
+    /// address taken over through `publicIPv4Address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclaim_policy: Option<ReclaimPolicy>,
+}
+
+/// The target of an assignment: exactly one of `podName`, `privateIPAddress`
+/// or `privateIPId`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[x_kube(
+    validation = Rule::new("[has(self.podName), has(self.privateIPAddress), has(self.privateIPId)].filter(x, x).size() == 1")
+        .message("set exactly one of podName, privateIPAddress or privateIPId"),
+    validation = Rule::new("(!has(self.subnetId) && !has(self.vnicId)) || has(self.privateIPAddress)")
+        .message("subnetId and vnicId only narrow down privateIPAddress"),
+    validation = Rule::new("!(has(self.subnetId) && has(self.vnicId))")
+        .message("set at most one of subnetId or vnicId"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    /// A pod in the ReservedIP's namespace. The IP follows the pod when it is
+    /// recreated with a new IP, and is unassigned while the pod is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"), length(max = 253))]
+    pub pod_name: Option<String>,
+
+    /// A private IP address in the VCN.
+    #[serde(default, rename = "privateIPAddress", skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"))]
+    pub private_ip_address: Option<String>,
+
+    /// OCID of the subnet of `privateIPAddress`, when the address alone is ambiguous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^ocid1\.subnet\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"), length(max = 255))]
+    pub subnet_id: Option<String>,
+
+    /// OCID of the VNIC holding `privateIPAddress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^ocid1\.vnic\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"), length(max = 255))]
+    pub vnic_id: Option<String>,
+
+    /// OCID of the private IP itself.
+    #[serde(default, rename = "privateIPId", skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^ocid1\.privateip\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"), length(max = 255))]
+    pub private_ip_id: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReclaimPolicy {
+    Delete,
+    Retain,
+}
+
+/// Where a ReservedIP is in its lifecycle. `allocated` and `assigned` are the
+/// resting states; the others are transient or need attention.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum State {
+    /// Accepted, nothing allocated yet.
+    #[default]
+    Pending,
+    /// A public IP is being created or taken over.
+    Allocating,
+    /// Allocated and not assigned (no assignment, or its target is not there).
+    Allocated,
+    /// Being assigned or moved to its target.
+    Assigning,
+    /// Assigned to its target.
+    Assigned,
+    /// Being unassigned.
+    Unassigning,
+    /// Being released (the ReservedIP is being deleted).
+    Releasing,
+    /// Cannot make progress until something is fixed; see the conditions.
+    Failed,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedIPStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    /// The public address.
+    #[serde(default, rename = "publicIPAddress", skip_serializing_if = "Option::is_none")]
+    pub public_ip_address: Option<String>,
+    /// OCID of the OCI public IP this ReservedIP owns.
+    #[serde(default, rename = "publicIPId", skip_serializing_if = "Option::is_none")]
+    pub public_ip_id: Option<String>,
+    /// The private IP the public IP is assigned to.
+    #[serde(default, rename = "privateIPAddress", skip_serializing_if = "Option::is_none")]
+    pub private_ip_address: Option<String>,
+    /// OCID of that private IP.
+    #[serde(default, rename = "privateIPId", skip_serializing_if = "Option::is_none")]
+    pub private_ip_id: Option<String>,
+    /// The pod the public IP is assigned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    /// UID of that pod: a recreated pod with the same name is a new target.
+    #[serde(default, rename = "podUID", skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+    /// The `opc-retry-token` of the create call, recorded before the call is
+    /// made, so a crash between the call and this status write is recovered
+    /// (the same token returns the same public IP) instead of allocating twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_token: Option<String>,
+    /// True when the public IP existed before and was taken over through
+    /// `publicIPv4Address` (it is retained on delete unless `reclaimPolicy: Delete`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The CRD as YAML, exactly as checked in under `config/crd/bases/`.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    use kube::CustomResourceExt;
+    let header = "# Generated by `k8s-oci-operator crd` (make crd) from host/src/crd.rs. Do not edit.\n";
+    Ok(format!("{header}{}", serde_yaml::to_string(&ReservedIP::crd())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_in_crd_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/crd/bases/oci.k8s.logmein.com_reservedips.yaml");
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == crd_yaml().expect("CRD serialises"),
+            "{path} is stale: run `make crd` and commit the result"
+        );
+    }
+
+    #[test]
+    fn seed_manifest_parses() {
+        let rip: ReservedIP = serde_yaml::from_str(
+            "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: my-reserved-ip\nspec:\n  tags:\n    owner: My team\n  assignment:\n    podName: some-pod\n",
+        )
+        .expect("seed manifest");
+        assert_eq!(rip.spec.tags.get("owner").map(String::as_str), Some("My team"));
+        assert_eq!(rip.spec.assignment.and_then(|a| a.pod_name).as_deref(), Some("some-pod"));
+    }
+}

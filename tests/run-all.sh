@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting and lints, unit tests, the OCI
+# emulator's contract tests, and the tests on the local control plane. Starts
+# the control plane when it is not up, and stops it again if it started it.
+# Ends with one summary line over all test binaries.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/k8s-oci-operator/target}
+log() { printf '\n[test] %s\n' "$*" >&2; }
+
+log "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+started_cluster=false
+cleanup() { if $started_cluster; then tests/cluster/down.sh || true; fi; }
+trap cleanup EXIT
+
+if [ -f .sandbox/kubeconfig ] && tests/cluster/up.sh 2>/dev/null; then
+  log "using the running control plane"
+else
+  log "starting the control plane"
+  started_cluster=true
+  tests/cluster/up.sh
+fi
+# shellcheck source=/dev/null
+. .sandbox/env
+
+out=$(mktemp)
+log "cargo test (unit, contract and cluster tests)"
+set +e
+cargo test --workspace --no-fail-fast 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+set -e
+
+# cargo prints one "test result:" line per test binary; add them up.
+awk '/^test result:/ {
+  for (i = 1; i <= NF; i++) {
+    if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i
+  }
+  n++
+} END { printf "\ntest summary: %d passed; %d failed; %d ignored; %d test binaries; %s\n", p, f, g, n, (f == 0 ? "ok" : "FAILED") }' "$out"
+rm -f "$out"
+exit "$status"
