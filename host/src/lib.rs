@@ -2,8 +2,20 @@
 //!
 //! Modules, one job each:
 //! - [`crd`]: the `ReservedIP` resource (spec, status, admission validation).
+//! - [`reconcile`]: the controller: observe, decide, act, record.
+//! - [`plan`]: the pure decision of the next step, unit-tested without I/O.
+//! - [`pod_ip`]: resolving a pod or private IP address to its OCI private IP.
+//! - [`ownership`]: the tags that say which public IP belongs to whom.
+//! - [`conditions`]: status conditions per the Kubernetes API conventions.
+//! - [`config`]: the operator's settings (flags and environment).
 //! - [`oci`]: the narrow OCI networking interface the operator uses, and its
 //!   implementation over HTTP with oci-rust-sdk's request signing.
 
+pub mod conditions;
+pub mod config;
 pub mod crd;
 pub mod oci;
+pub mod ownership;
+pub mod plan;
+pub mod pod_ip;
+pub mod reconcile;

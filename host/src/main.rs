@@ -1,8 +1,17 @@
 //! The `k8s-oci-operator` binary: `run` starts the controller, `crd` prints
 //! the CustomResourceDefinition generated from the Rust types.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tokio::io::AsyncWriteExt;
+use tracing::info;
+
+use k8s_oci_operator::config::RunConfig;
 use k8s_oci_operator::crd::crd_yaml;
+use k8s_oci_operator::reconcile::{self, Context, Settings};
 
 #[derive(Parser)]
 #[command(version, about = "Manage OCI reserved public IPs as Kubernetes ReservedIP resources")]
@@ -13,13 +22,62 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller.
+    Run(RunConfig),
     /// Print the ReservedIP CustomResourceDefinition as YAML.
     Crd,
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd => print!("{}", crd_yaml()?),
+        Command::Run(config) => run(config).await?,
     }
     Ok(())
+}
+
+async fn run(config: RunConfig) -> anyhow::Result<()> {
+    init_logging(config.log_json);
+    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
+    let oci = config.oci_client().await.context("setting up the OCI client")?;
+    info!(endpoint = %oci.base_url(), compartment = %config.compartment_id, cluster = %config.cluster_id, "starting");
+    let settings = Settings {
+        compartment_id: config.compartment_id.clone(),
+        cluster_id: config.cluster_id.clone(),
+        poll_interval: Duration::from_millis(config.poll_interval_ms),
+        resync_interval: Duration::from_secs(config.resync_interval_seconds),
+    };
+    let ctx = Context::new(client, Arc::new(oci), settings, config.subnet_ids.clone());
+    let health = tokio::net::TcpListener::bind(&config.health_addr)
+        .await
+        .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;
+    tokio::spawn(serve_health(health));
+    reconcile::run(ctx).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Answers every request with 200 "ok": liveness and readiness probes only
+/// need to know the process is up and serving.
+// A few lines of tokio instead of an HTTP framework for two fixed answers.
+async fn serve_health(listener: tokio::net::TcpListener) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+        });
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

@@ -1,0 +1,101 @@
+//! The operator's settings, from flags or environment variables.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::oci::{HttpOciClient, OciCredentials, OciError, region_endpoint};
+
+/// Settings of `k8s-oci-operator run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunConfig {
+    /// OCID of the compartment where public IPs are created and looked up.
+    #[arg(long, env = "OCI_COMPARTMENT_ID")]
+    pub compartment_id: String,
+
+    /// This cluster's identity, written into the ownership tags of every public
+    /// IP. Must be unique among clusters sharing a compartment.
+    #[arg(long, env = "CLUSTER_ID")]
+    pub cluster_id: String,
+
+    /// How the operator authenticates to OCI.
+    #[arg(long, env = "OCI_AUTH", value_enum, default_value = "config-file")]
+    pub auth: AuthMode,
+
+    /// OCI config file for `--auth config-file` (API key).
+    #[arg(long, env = "OCI_CONFIG_FILE")]
+    pub oci_config_file: Option<PathBuf>,
+
+    /// Profile in the OCI config file.
+    #[arg(long, env = "OCI_PROFILE", default_value = "DEFAULT")]
+    pub oci_profile: String,
+
+    /// OCI region (e.g. eu-frankfurt-1); defaults to the config file's or the instance's.
+    #[arg(long, env = "OCI_REGION")]
+    pub region: Option<String>,
+
+    /// Override of the Core Services endpoint (e.g. the OCI emulator's URL).
+    #[arg(long, env = "OCI_ENDPOINT")]
+    pub endpoint: Option<String>,
+
+    /// Subnets searched for an `assignment.privateIPAddress` given without
+    /// `subnetId` or `vnicId` (comma separated OCIDs).
+    #[arg(long, env = "OCI_SUBNET_IDS", value_delimiter = ',')]
+    pub subnet_ids: Vec<String>,
+
+    /// Timeout of one OCI request, in seconds.
+    #[arg(long, env = "OCI_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub oci_timeout_seconds: u64,
+
+    /// How soon to look again while OCI is changing an IP, in milliseconds.
+    #[arg(long, env = "POLL_INTERVAL_MS", default_value_t = 2000)]
+    pub poll_interval_ms: u64,
+
+    /// How often an IP at rest is checked for drift, in seconds.
+    #[arg(long, env = "RESYNC_INTERVAL_SECONDS", default_value_t = 600)]
+    pub resync_interval_seconds: u64,
+
+    /// Address of the health (/healthz, /readyz) endpoint.
+    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    pub health_addr: String,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuthMode {
+    /// API key from an OCI config file (`~/.oci/config` or `--oci-config-file`).
+    ConfigFile,
+    /// Instance principals (the node's identity, from the instance metadata service).
+    InstancePrincipal,
+}
+
+impl RunConfig {
+    /// The OCI client these settings describe.
+    pub async fn oci_client(&self) -> Result<HttpOciClient, OciError> {
+        let credentials = match self.auth {
+            AuthMode::ConfigFile => {
+                let path = match &self.oci_config_file {
+                    Some(p) => p.clone(),
+                    None => OciCredentials::default_config_path()
+                        .ok_or_else(|| OciError::Config("no OCI config file: set --oci-config-file or OCI_CONFIG_FILE".into()))?,
+                };
+                OciCredentials::from_config_file(&path, &self.oci_profile)?
+            }
+            AuthMode::InstancePrincipal => OciCredentials::instance_principals().await?,
+        };
+        let endpoint = match (&self.endpoint, &self.region) {
+            (Some(e), _) => e.clone(),
+            (None, Some(r)) => region_endpoint(r),
+            (None, None) => region_endpoint(
+                credentials
+                    .region()
+                    .ok_or_else(|| OciError::Config("no OCI region: set --region or OCI_REGION".into()))?,
+            ),
+        };
+        HttpOciClient::new(credentials, &endpoint, Duration::from_secs(self.oci_timeout_seconds))
+    }
+}

@@ -1,0 +1,141 @@
+//! Which OCI public IPs belong to which ReservedIP.
+//!
+//! Every public IP the operator creates or takes over carries freeform tags
+//! naming the cluster and the ReservedIP (namespace, name, UID). They are how
+//! a crashed create is recovered, how orphans are found, and why an IP of
+//! another cluster or another ReservedIP is never touched.
+
+use std::collections::BTreeMap;
+
+use crate::crd::OWNERSHIP_TAG_PREFIX;
+use crate::oci::PublicIp;
+
+pub const TAG_CLUSTER: &str = "k8s-oci-operator-cluster";
+pub const TAG_NAMESPACE: &str = "k8s-oci-operator-namespace";
+pub const TAG_NAME: &str = "k8s-oci-operator-name";
+pub const TAG_UID: &str = "k8s-oci-operator-uid";
+
+/// The ReservedIP a public IP should belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner<'a> {
+    pub cluster: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
+}
+
+impl Owner<'_> {
+    /// The operator's ownership tags for this owner.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (TAG_CLUSTER.to_string(), self.cluster.to_string()),
+            (TAG_NAMESPACE.to_string(), self.namespace.to_string()),
+            (TAG_NAME.to_string(), self.name.to_string()),
+            (TAG_UID.to_string(), self.uid.to_string()),
+        ])
+    }
+
+    /// The freeform tags the public IP should carry: the user's tags, with the
+    /// ownership tags over them (the CRD refuses user keys with our prefix).
+    pub fn desired_tags(&self, user_tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut tags: BTreeMap<String, String> = user_tags
+            .iter()
+            .filter(|(k, _)| !k.starts_with(OWNERSHIP_TAG_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        tags.extend(self.tags());
+        tags
+    }
+
+    /// Who holds `ip`, from this owner's point of view.
+    pub fn classify(&self, ip: &PublicIp) -> Holder {
+        let tag = |k: &str| ip.freeform_tags.get(k).map(String::as_str);
+        match (tag(TAG_CLUSTER), tag(TAG_UID)) {
+            (None, None) => Holder::Nobody,
+            (Some(c), _) if c != self.cluster => Holder::OtherCluster(c.to_string()),
+            (_, Some(u)) if u == self.uid => Holder::Us,
+            _ => Holder::OtherReservedIp {
+                namespace: tag(TAG_NAMESPACE).unwrap_or("?").to_string(),
+                name: tag(TAG_NAME).unwrap_or("?").to_string(),
+            },
+        }
+    }
+}
+
+/// Who a public IP belongs to, according to its tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// No ownership tags: nobody in any cluster manages it.
+    Nobody,
+    /// This ReservedIP.
+    Us,
+    /// Another ReservedIP of this cluster.
+    OtherReservedIp { namespace: String, name: String },
+    /// A ReservedIP of another cluster.
+    OtherCluster(String),
+}
+
+/// The tags of `ip` without the operator's ownership tags (what a retained IP
+/// keeps when its ReservedIP is deleted).
+pub fn without_ownership(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter(|(k, _)| !k.starts_with(OWNERSHIP_TAG_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::{Lifetime, PublicIpState};
+
+    fn ip_with(tags: &[(&str, &str)]) -> PublicIp {
+        PublicIp {
+            id: "ocid1.publicip.oc1..x".into(),
+            compartment_id: None,
+            ip_address: Some("192.0.2.1".into()),
+            lifetime: Lifetime::Reserved,
+            lifecycle_state: PublicIpState::Available,
+            assigned_entity_id: None,
+            assigned_entity_type: None,
+            private_ip_id: None,
+            display_name: None,
+            freeform_tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            defined_tags: Default::default(),
+            scope: None,
+            availability_domain: None,
+            public_ip_pool_id: None,
+            time_created: None,
+            etag: None,
+        }
+    }
+
+    const ME: Owner<'static> = Owner { cluster: "c1", namespace: "ns", name: "a", uid: "u1" };
+
+    #[test]
+    fn classifies_holders_by_tags() {
+        assert_eq!(ME.classify(&ip_with(&[])), Holder::Nobody);
+        assert_eq!(ME.classify(&ip_with(&[("owner", "team")])), Holder::Nobody);
+        assert_eq!(ME.classify(&ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u1")])), Holder::Us);
+        assert_eq!(
+            ME.classify(&ip_with(&[(TAG_CLUSTER, "c2"), (TAG_UID, "u1")])),
+            Holder::OtherCluster("c2".into()),
+            "the same UID in another cluster is not us"
+        );
+        assert_eq!(
+            ME.classify(&ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u2"), (TAG_NAMESPACE, "x"), (TAG_NAME, "b")])),
+            Holder::OtherReservedIp { namespace: "x".into(), name: "b".into() }
+        );
+        // A half-tagged IP (cluster tag without UID) is never taken as ours.
+        assert!(matches!(ME.classify(&ip_with(&[(TAG_CLUSTER, "c1")])), Holder::OtherReservedIp { .. }));
+    }
+
+    #[test]
+    fn desired_tags_put_ownership_over_user_tags() {
+        let user = BTreeMap::from([("owner".to_string(), "My team".to_string())]);
+        let tags = ME.desired_tags(&user);
+        assert_eq!(tags.get("owner").map(String::as_str), Some("My team"));
+        assert_eq!(tags.get(TAG_UID).map(String::as_str), Some("u1"));
+        assert_eq!(without_ownership(&tags), user);
+    }
+}

@@ -1,0 +1,192 @@
+//! What to do next for one ReservedIP: pure decisions, no I/O.
+//!
+//! The reconciler observes (the public IP in OCI, the resolved target), asks
+//! [`decide`] for the next step, acts on it, and records the result. At most
+//! one mutating OCI call is made per reconcile; the next reconcile observes
+//! its effect. This keeps every step idempotent and crash-safe.
+
+use std::collections::BTreeMap;
+
+use crate::crd::State;
+use crate::oci::{PublicIp, PublicIpState};
+
+/// The private IP the public IP should be on, as resolved from the spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The spec has no assignment: the IP should be unassigned.
+    Unassigned,
+    /// The spec names a target that is not there (yet): pod missing, not
+    /// running, without an IP, or being deleted. The IP is unassigned until it
+    /// comes, because its private IP may be handed to someone else.
+    Absent { reason: &'static str, message: String },
+    /// A target exists but the IP may not go there (e.g. a private subnet, or
+    /// it already has a public IP that is not ours).
+    Refused { reason: &'static str, message: String },
+    /// The private IP to assign to.
+    PrivateIp(ResolvedTarget),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedTarget {
+    pub private_ip_id: String,
+    pub private_ip_address: String,
+    /// Set when the target is a pod: its name and UID.
+    pub pod: Option<(String, String)>,
+}
+
+impl Target {
+    pub fn private_ip_id(&self) -> Option<&str> {
+        match self {
+            Target::PrivateIp(t) => Some(&t.private_ip_id),
+            _ => None,
+        }
+    }
+}
+
+/// The next step towards the desired state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// No public IP yet: create one, assigned to the target when it is known
+    /// (OCI allocates and assigns in one call).
+    Allocate { assign_to: Option<String> },
+    /// OCI is still changing the IP: look again shortly.
+    Wait,
+    /// Assign the IP to this private IP, or move it there.
+    Assign { private_ip_id: String },
+    /// Take the IP off its private IP.
+    Unassign,
+    /// Put the tags back (missing ownership tags, or changed user tags).
+    Retag { tags: BTreeMap<String, String> },
+    /// Nothing to do: the IP is where it should be, with the right tags.
+    Done,
+}
+
+/// The private IP a public IP is on (or going to), if any.
+pub fn assigned_to(ip: &PublicIp) -> Option<&str> {
+    ip.assigned_entity_id
+        .as_deref()
+        .or(ip.private_ip_id.as_deref())
+        .filter(|id| !id.is_empty())
+}
+
+/// Decides the next step from what was observed.
+pub fn decide(observed: Option<&PublicIp>, target: &Target, desired_tags: &BTreeMap<String, String>) -> Step {
+    let Some(ip) = observed else {
+        return Step::Allocate { assign_to: target.private_ip_id().map(str::to_string) };
+    };
+    if ip.lifecycle_state.is_transitional() {
+        return Step::Wait;
+    }
+    let current = assigned_to(ip);
+    match (target.private_ip_id(), current) {
+        (Some(want), Some(have)) if want == have => {}
+        (Some(want), _) => return Step::Assign { private_ip_id: want.to_string() },
+        (None, Some(_)) => return Step::Unassign,
+        (None, None) => {}
+    }
+    if &ip.freeform_tags != desired_tags {
+        return Step::Retag { tags: desired_tags.clone() };
+    }
+    Step::Done
+}
+
+/// The `status.state` that describes what was observed.
+pub fn state_of(observed: Option<&PublicIp>, target: &Target) -> State {
+    let Some(ip) = observed else { return State::Allocating };
+    match ip.lifecycle_state {
+        PublicIpState::Provisioning => State::Allocating,
+        PublicIpState::Assigning => State::Assigning,
+        PublicIpState::Unassigning => State::Unassigning,
+        PublicIpState::Terminating | PublicIpState::Terminated => State::Releasing,
+        _ => match (assigned_to(ip), target.private_ip_id()) {
+            (Some(have), Some(want)) if have == want => State::Assigned,
+            (Some(_), _) => State::Assigning,
+            (None, _) => State::Allocated,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::Lifetime;
+
+    fn ip(state: PublicIpState, on: Option<&str>, tags: &BTreeMap<String, String>) -> PublicIp {
+        PublicIp {
+            id: "ocid1.publicip.oc1..x".into(),
+            compartment_id: None,
+            ip_address: Some("192.0.2.1".into()),
+            lifetime: Lifetime::Reserved,
+            lifecycle_state: state,
+            assigned_entity_id: on.map(str::to_string),
+            assigned_entity_type: on.map(|_| "PRIVATE_IP".to_string()),
+            private_ip_id: on.map(str::to_string),
+            display_name: None,
+            freeform_tags: tags.clone(),
+            defined_tags: Default::default(),
+            scope: None,
+            availability_domain: None,
+            public_ip_pool_id: None,
+            time_created: None,
+            etag: None,
+        }
+    }
+
+    fn to(id: &str) -> Target {
+        Target::PrivateIp(ResolvedTarget {
+            private_ip_id: id.into(),
+            private_ip_address: "10.0.65.3".into(),
+            pod: None,
+        })
+    }
+
+    fn tags() -> BTreeMap<String, String> {
+        BTreeMap::from([("k".to_string(), "v".to_string())])
+    }
+
+    #[test]
+    fn allocates_and_assigns_in_one_step_when_the_target_is_known() {
+        assert_eq!(decide(None, &to("p1"), &tags()), Step::Allocate { assign_to: Some("p1".into()) });
+        assert_eq!(decide(None, &Target::Unassigned, &tags()), Step::Allocate { assign_to: None });
+        let absent = Target::Absent { reason: "PodNotFound", message: String::new() };
+        assert_eq!(decide(None, &absent, &tags()), Step::Allocate { assign_to: None });
+    }
+
+    #[test]
+    fn waits_while_oci_is_transitioning() {
+        for s in [PublicIpState::Provisioning, PublicIpState::Assigning, PublicIpState::Unassigning, PublicIpState::Terminating] {
+            assert_eq!(decide(Some(&ip(s, None, &tags())), &to("p1"), &tags()), Step::Wait, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn assigns_moves_and_unassigns() {
+        let free = ip(PublicIpState::Available, None, &tags());
+        assert_eq!(decide(Some(&free), &to("p1"), &tags()), Step::Assign { private_ip_id: "p1".into() });
+        let on_p1 = ip(PublicIpState::Assigned, Some("p1"), &tags());
+        assert_eq!(decide(Some(&on_p1), &to("p2"), &tags()), Step::Assign { private_ip_id: "p2".into() });
+        assert_eq!(decide(Some(&on_p1), &Target::Unassigned, &tags()), Step::Unassign);
+        let gone = Target::Absent { reason: "PodNotFound", message: String::new() };
+        assert_eq!(decide(Some(&on_p1), &gone, &tags()), Step::Unassign, "a vanished pod's IP is unassigned");
+        let refused = Target::Refused { reason: "TargetHasPublicIP", message: String::new() };
+        assert_eq!(decide(Some(&on_p1), &refused, &tags()), Step::Unassign);
+        assert_eq!(decide(Some(&free), &Target::Unassigned, &tags()), Step::Done);
+    }
+
+    #[test]
+    fn in_desired_state_needs_nothing_and_tag_drift_is_put_back() {
+        let on_p1 = ip(PublicIpState::Assigned, Some("p1"), &tags());
+        assert_eq!(decide(Some(&on_p1), &to("p1"), &tags()), Step::Done);
+        let drifted = ip(PublicIpState::Assigned, Some("p1"), &BTreeMap::new());
+        assert_eq!(decide(Some(&drifted), &to("p1"), &tags()), Step::Retag { tags: tags() });
+    }
+
+    #[test]
+    fn state_names_what_was_seen() {
+        assert_eq!(state_of(None, &to("p1")), State::Allocating);
+        assert_eq!(state_of(Some(&ip(PublicIpState::Available, None, &tags())), &to("p1")), State::Allocated);
+        assert_eq!(state_of(Some(&ip(PublicIpState::Assigned, Some("p1"), &tags())), &to("p1")), State::Assigned);
+        assert_eq!(state_of(Some(&ip(PublicIpState::Assigned, Some("p0"), &tags())), &to("p1")), State::Assigning);
+        assert_eq!(state_of(Some(&ip(PublicIpState::Assigning, None, &tags())), &to("p1")), State::Assigning);
+    }
+}

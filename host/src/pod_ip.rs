@@ -1,0 +1,286 @@
+//! Resolving an assignment to the OCI private IP it means.
+//!
+//! A pod's IP is found on its node's instance: node `spec.providerID`
+//! (`oci://<instance OCID>`) -> the instance's VNIC attachments -> the VNIC
+//! whose subnet contains the pod IP -> ListPrivateIps(subnet, address). The
+//! instance's VNICs and the subnets change rarely and are cached; the last
+//! lookup is made every time, because on OKE a private IP is handed on to
+//! the next pod. The private IP found must sit on one of the node's own VNICs,
+//! so an address that moved elsewhere is never mistaken for the pod's.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::ResourceExt;
+
+use crate::crd::Assignment;
+use crate::oci::{OciError, OciNetwork, PrivateIp, PrivateIpFilter};
+use crate::plan::{ResolvedTarget, Target};
+
+/// How long an instance's VNIC list and subnets are trusted.
+const CACHE_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Debug, Clone)]
+struct VnicInfo {
+    vnic_id: String,
+    subnet_id: String,
+    cidr: Option<(Ipv4Addr, u8)>,
+    public_allowed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct SubnetInfo {
+    cidr: Option<(Ipv4Addr, u8)>,
+    public_allowed: bool,
+}
+
+/// Resolves assignments; shared by all reconciles.
+pub struct TargetResolver {
+    oci: Arc<dyn OciNetwork>,
+    compartment_id: String,
+    /// Subnets searched for a `privateIPAddress` given without subnet or VNIC.
+    subnet_ids: Vec<String>,
+    instances: Mutex<HashMap<String, (Instant, Vec<VnicInfo>)>>,
+    subnets: Mutex<HashMap<String, (Instant, SubnetInfo)>>,
+}
+
+impl TargetResolver {
+    pub fn new(oci: Arc<dyn OciNetwork>, compartment_id: String, subnet_ids: Vec<String>) -> Self {
+        Self {
+            oci,
+            compartment_id,
+            subnet_ids,
+            instances: Mutex::default(),
+            subnets: Mutex::default(),
+        }
+    }
+
+    /// The target of a pod. `known` is what status recorded last time: the
+    /// same pod (UID) at the same IP still has the same private IP, so no
+    /// OCI call is needed for it.
+    pub async fn resolve_pod(
+        &self,
+        pod: &Pod,
+        node: Option<&Node>,
+        known: Option<&ResolvedTarget>,
+    ) -> Result<Target, OciError> {
+        let name = pod.name_any();
+        if pod.metadata.deletion_timestamp.is_some() {
+            return Ok(absent("PodTerminating", format!("pod {name} is being deleted")));
+        }
+        let status = pod.status.as_ref();
+        let ip = status.and_then(|s| s.pod_ip.as_deref()).unwrap_or_default();
+        let running = status.and_then(|s| s.phase.as_deref()) == Some("Running");
+        let Ok(addr) = ip.parse::<Ipv4Addr>() else {
+            return Ok(absent("PodNotReady", format!("pod {name} has no IPv4 address yet")));
+        };
+        if !running {
+            return Ok(absent("PodNotReady", format!("pod {name} is not running yet")));
+        }
+        let uid = pod.uid().unwrap_or_default();
+        if let Some(k) = known
+            && k.private_ip_address == ip
+            && k.pod.as_ref().is_some_and(|(n, u)| *n == name && *u == uid)
+        {
+            return Ok(Target::PrivateIp(k.clone()));
+        }
+        let Some(node) = node else {
+            return Ok(absent("PodNotReady", format!("pod {name} is not on a node yet")));
+        };
+        let provider = node.spec.as_ref().and_then(|s| s.provider_id.as_deref()).unwrap_or_default();
+        let Some(instance_id) = provider.strip_prefix("oci://").filter(|i| i.starts_with("ocid1.instance.")) else {
+            return Ok(refused(
+                "NodeNotOnOCI",
+                format!("node {} has providerID {provider:?}, not oci://<instance OCID>", node.name_any()),
+            ));
+        };
+
+        let mut vnics = self.instance_vnics(instance_id, false).await?;
+        if !vnics.iter().any(|v| contains(v.cidr, addr)) {
+            // OKE attaches pod VNICs on demand: look again before giving up.
+            vnics = self.instance_vnics(instance_id, true).await?;
+        }
+        let Some(vnic) = vnics.iter().find(|v| contains(v.cidr, addr)) else {
+            return Ok(refused(
+                "PodIPNotInVCN",
+                format!("pod IP {ip} is in none of the subnets of instance {instance_id}; pod IPs must come from VCN subnets (or use hostNetwork)"),
+            ));
+        };
+        if !vnic.public_allowed {
+            return Ok(refused(
+                "PrivateSubnet",
+                format!("pod IP {ip} is in private subnet {}, which cannot hold public IPs", vnic.subnet_id),
+            ));
+        }
+        let found = self
+            .oci
+            .list_private_ips(&PrivateIpFilter::AddressInSubnet { subnet_id: vnic.subnet_id.clone(), ip_address: ip.to_string() })
+            .await?;
+        let on_node: Vec<&PrivateIp> = found
+            .iter()
+            .filter(|p| p.vnic_id.as_deref().is_some_and(|v| vnics.iter().any(|n| n.vnic_id == v)))
+            .collect();
+        match on_node.as_slice() {
+            [p] => Ok(Target::PrivateIp(ResolvedTarget {
+                private_ip_id: p.id.clone(),
+                private_ip_address: ip.to_string(),
+                pod: Some((name, uid)),
+            })),
+            _ => Ok(absent(
+                "PrivateIPNotFound",
+                format!("OCI has no private IP {ip} on the VNICs of instance {instance_id} (yet)"),
+            )),
+        }
+    }
+
+    /// The target of a `privateIPAddress` or `privateIPId` assignment.
+    pub async fn resolve_private_ip(&self, a: &Assignment) -> Result<Target, OciError> {
+        if let Some(id) = &a.private_ip_id {
+            return match self.oci.get_private_ip(id).await {
+                Ok(p) => self.checked(p).await,
+                Err(e) if e.is_not_found() => Ok(refused("PrivateIPNotFound", format!("private IP {id} does not exist"))),
+                Err(e) => Err(e),
+            };
+        }
+        let Some(ip) = a.private_ip_address.as_deref() else {
+            return Ok(Target::Unassigned);
+        };
+        let addr: Ipv4Addr = match ip.parse() {
+            Ok(a) => a,
+            Err(_) => return Ok(refused("InvalidAddress", format!("{ip:?} is not an IPv4 address"))),
+        };
+        let candidates: Vec<PrivateIp> = if let Some(vnic_id) = &a.vnic_id {
+            let all = self.oci.list_private_ips(&PrivateIpFilter::Vnic { vnic_id: vnic_id.clone() }).await?;
+            all.into_iter().filter(|p| p.ip_address.as_deref() == Some(ip)).collect()
+        } else {
+            let subnets = match &a.subnet_id {
+                Some(s) => vec![s.clone()],
+                None => {
+                    let mut within = Vec::new();
+                    for s in &self.subnet_ids {
+                        if contains(self.subnet(s).await?.cidr, addr) {
+                            within.push(s.clone());
+                        }
+                    }
+                    within
+                }
+            };
+            if subnets.is_empty() {
+                return Ok(refused(
+                    "SubnetUnknown",
+                    format!("{ip} is in none of the operator's configured subnets; set assignment.subnetId or assignment.vnicId"),
+                ));
+            }
+            let mut found = Vec::new();
+            for s in subnets {
+                let filter = PrivateIpFilter::AddressInSubnet { subnet_id: s, ip_address: ip.to_string() };
+                found.extend(self.oci.list_private_ips(&filter).await?);
+            }
+            found
+        };
+        match candidates.len() {
+            0 => Ok(absent("PrivateIPNotFound", format!("OCI has no private IP {ip} where the assignment says"))),
+            1 => self.checked(candidates.into_iter().next().expect("one candidate")).await,
+            n => Ok(refused(
+                "PrivateIPAmbiguous",
+                format!("{n} private IPs have address {ip}; set assignment.subnetId or assignment.vnicId"),
+            )),
+        }
+    }
+
+    /// Refuses private IPs in private subnets; resolves the rest.
+    async fn checked(&self, p: PrivateIp) -> Result<Target, OciError> {
+        if let Some(subnet_id) = &p.subnet_id
+            && !self.subnet(subnet_id).await?.public_allowed
+        {
+            return Ok(refused("PrivateSubnet", format!("private IP {} is in private subnet {subnet_id}", p.id)));
+        }
+        Ok(Target::PrivateIp(ResolvedTarget {
+            private_ip_address: p.ip_address.clone().unwrap_or_default(),
+            private_ip_id: p.id,
+            pod: None,
+        }))
+    }
+
+    async fn instance_vnics(&self, instance_id: &str, refresh: bool) -> Result<Vec<VnicInfo>, OciError> {
+        if !refresh && let Some((at, v)) = lock(&self.instances).get(instance_id) && at.elapsed() < CACHE_TTL {
+            return Ok(v.clone());
+        }
+        let attachments = self.oci.list_vnic_attachments(&self.compartment_id, Some(instance_id)).await?;
+        let mut vnics = Vec::new();
+        for att in attachments {
+            if att.lifecycle_state.as_deref().is_some_and(|s| s != "ATTACHED") {
+                continue;
+            }
+            let Some(vnic_id) = att.vnic_id else { continue };
+            let subnet_id = match att.subnet_id {
+                Some(s) => s,
+                None => match self.oci.get_vnic(&vnic_id).await?.subnet_id {
+                    Some(s) => s,
+                    None => continue,
+                },
+            };
+            let subnet = self.subnet(&subnet_id).await?;
+            vnics.push(VnicInfo { vnic_id, subnet_id, cidr: subnet.cidr, public_allowed: subnet.public_allowed });
+        }
+        lock(&self.instances).insert(instance_id.to_string(), (Instant::now(), vnics.clone()));
+        Ok(vnics)
+    }
+
+    async fn subnet(&self, id: &str) -> Result<SubnetInfo, OciError> {
+        if let Some((at, s)) = lock(&self.subnets).get(id) && at.elapsed() < CACHE_TTL {
+            return Ok(s.clone());
+        }
+        let s = self.oci.get_subnet(id).await?;
+        let info = SubnetInfo {
+            cidr: s.cidr_block.as_deref().and_then(parse_cidr),
+            public_allowed: s.prohibit_public_ip_on_vnic != Some(true),
+        };
+        lock(&self.subnets).insert(id.to_string(), (Instant::now(), info.clone()));
+        Ok(info)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves a cache, not an invariant: keep using it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn absent(reason: &'static str, message: String) -> Target {
+    Target::Absent { reason, message }
+}
+
+fn refused(reason: &'static str, message: String) -> Target {
+    Target::Refused { reason, message }
+}
+
+fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (net, bits) = s.split_once('/')?;
+    let bits: u8 = bits.parse().ok().filter(|b| *b <= 32)?;
+    Some((net.parse().ok()?, bits))
+}
+
+fn contains(cidr: Option<(Ipv4Addr, u8)>, ip: Ipv4Addr) -> bool {
+    let Some((net, bits)) = cidr else { return false };
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_membership() {
+        let c = parse_cidr("10.0.64.0/18");
+        assert!(contains(c, "10.0.65.7".parse().unwrap()));
+        assert!(!contains(c, "10.0.128.1".parse().unwrap()));
+        assert!(contains(parse_cidr("0.0.0.0/0"), "8.8.8.8".parse().unwrap()));
+        assert_eq!(parse_cidr("10.0.0.0/33"), None);
+        assert_eq!(parse_cidr("nonsense"), None);
+        assert!(!contains(None, "10.0.0.1".parse().unwrap()));
+    }
+}

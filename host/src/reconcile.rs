@@ -1,0 +1,656 @@
+//! The ReservedIP controller: observe, decide, act, record.
+//!
+//! [`reconcile`] is thin: the finalizer helper branches to [`apply`] (normal)
+//! or [`cleanup`] (being deleted). Each pass observes the public IP in OCI and
+//! the target in the cluster, asks [`plan::decide`] for one step, makes at most
+//! one mutating OCI call, and writes status once. OCI works asynchronously, so
+//! a pass that started a change requeues shortly to watch it finish instead of
+//! blocking a worker.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use rand::Rng;
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use crate::conditions::{self, ALLOCATED, ASSIGNED, READY};
+use crate::crd::{ReclaimPolicy, ReservedIP, ReservedIPStatus, State};
+use crate::oci::{CreatePublicIpDetails, ListPublicIpsQuery, OciError, OciNetwork, PublicIp, UpdatePublicIpDetails};
+use crate::ownership::{self, Holder, Owner};
+use crate::plan::{self, ResolvedTarget, Step, Target};
+use crate::pod_ip::TargetResolver;
+
+/// The finalizer that keeps a ReservedIP until its public IP is released.
+pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
+/// Field manager of the operator's status writes.
+const MANAGER: &str = "k8s-oci-operator";
+
+/// Settings of the controller.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Compartment where public IPs are created and looked for.
+    pub compartment_id: String,
+    /// This cluster's identity in the ownership tags.
+    pub cluster_id: String,
+    /// How soon to look again while OCI is changing an IP.
+    pub poll_interval: Duration,
+    /// How often an IP at rest is checked for drift.
+    pub resync_interval: Duration,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub oci: Arc<dyn OciNetwork>,
+    pub resolver: TargetResolver,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    /// Consecutive failures per ReservedIP UID, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, oci: Arc<dyn OciNetwork>, settings: Settings, subnet_ids: Vec<String>) -> Arc<Self> {
+        let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+        Arc::new(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            resolver: TargetResolver::new(oci.clone(), settings.compartment_id.clone(), subnet_ids),
+            client,
+            oci,
+            settings,
+            failures: Mutex::default(),
+        })
+    }
+
+    /// Exponential backoff with jitter per object: 1s, 2s, 4s ... capped at 5 min.
+    fn backoff(&self, uid: &str) -> Duration {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = f.entry(uid.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let base = Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300));
+        let jitter = rand::thread_rng().gen_range(0.8..1.2);
+        base.mul_f64(jitter)
+    }
+
+    fn succeeded(&self, uid: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+/// Errors that stop a reconcile. OCI errors are not among them: they are
+/// recorded in status and retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("{0} has no namespace or UID")]
+    Incomplete(String),
+}
+
+/// Runs the controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let rips: Api<ReservedIP> = Api::all(client.clone());
+    let controller = Controller::new(rips, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    // Pods only trigger reconciles of the ReservedIPs that name them; only
+    // their metadata is watched and nothing is cached, so memory stays small
+    // however many pods the cluster runs. Reconcile reads the one pod it needs.
+    let pods = watcher(Api::<PartialObjectMeta<Pod>>::all(client), watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects();
+    controller
+        .watches_stream(pods, move |pod| {
+            let (ns, name) = (pod.namespace(), pod.name_any());
+            store
+                .state()
+                .into_iter()
+                .filter(|r| r.namespace() == ns && pod_name(r) == Some(name.as_str()))
+                .map(|r| ObjectRef::from_obj(&*r))
+                .collect::<Vec<_>>()
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => debug!(reservedip = %obj, "reconciled"),
+                Err(e) => warn!(error = %e, "reconcile failed"),
+            }
+        })
+        .await;
+}
+
+fn pod_name(rip: &ReservedIP) -> Option<&str> {
+    rip.spec.assignment.as_ref().and_then(|a| a.pod_name.as_deref())
+}
+
+async fn reconcile(rip: Arc<ReservedIP>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = rip.namespace().ok_or_else(|| Error::Incomplete(rip.name_any()))?;
+    let api: Api<ReservedIP> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, rip, |event| async {
+        match event {
+            Finalizer::Apply(rip) => apply(&rip, &ctx).await,
+            Finalizer::Cleanup(rip) => cleanup(&rip, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+fn error_policy(rip: Arc<ReservedIP>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(reservedip = %rip.name_any(), namespace = ?rip.namespace(), %error, "reconcile error");
+    Action::requeue(ctx.backoff(&rip.uid().unwrap_or_default()))
+}
+
+/// One pass's view of a ReservedIP, for status and events.
+struct Pass<'a> {
+    rip: &'a ReservedIP,
+    ctx: &'a Context,
+    status: ReservedIPStatus,
+}
+
+impl<'a> Pass<'a> {
+    fn new(rip: &'a ReservedIP, ctx: &'a Context) -> Self {
+        Self { rip, ctx, status: rip.status.clone().unwrap_or_default() }
+    }
+
+    fn owner(&self) -> Result<Owner<'a>, Error> {
+        let incomplete = || Error::Incomplete(self.rip.name_any());
+        Ok(Owner {
+            cluster: &self.ctx.settings.cluster_id,
+            namespace: self.rip.metadata.namespace.as_deref().ok_or_else(incomplete)?,
+            name: self.rip.metadata.name.as_deref().ok_or_else(incomplete)?,
+            uid: self.rip.metadata.uid.as_deref().ok_or_else(incomplete)?,
+        })
+    }
+
+    fn condition(&mut self, type_: &str, ok: bool, reason: &str, message: &str) {
+        conditions::set(&mut self.status.conditions, type_, ok, reason, message, self.rip.metadata.generation);
+    }
+
+    /// Publishes an event; a failure to publish is logged, never fatal.
+    async fn event(&self, type_: EventType, reason: &str, note: String) {
+        let ev = KubeEvent { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
+        if let Err(e) = self.ctx.recorder.publish(&ev, &self.rip.object_ref(&())).await {
+            debug!(error = %e, "could not publish event");
+        }
+    }
+
+    /// Warns once per new reason: repeats of the same failure are not re-announced.
+    async fn warn_once(&self, reason: &str, message: &str) {
+        let previous = conditions::get(&self.status.conditions, READY).map(|c| c.reason.as_str());
+        if previous != Some(reason) {
+            self.event(EventType::Warning, reason, message.to_string()).await;
+        }
+    }
+
+    /// Writes the status (one write per pass; fields left `None` are removed).
+    async fn save(mut self) -> Result<(), Error> {
+        self.status.observed_generation = self.rip.metadata.generation;
+        if self.rip.status.as_ref() == Some(&self.status) {
+            return Ok(());
+        }
+        let api: Api<ReservedIP> =
+            Api::namespaced(self.ctx.client.clone(), self.rip.metadata.namespace.as_deref().unwrap_or_default());
+        let patch = json!({
+            "apiVersion": ReservedIP::api_version(&()),
+            "kind": ReservedIP::kind(&()),
+            "status": self.status,
+        });
+        api.patch_status(&self.rip.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(patch))
+            .await?;
+        Ok(())
+    }
+
+    /// Records an OCI failure in status and returns the backoff to wait.
+    async fn oci_failed(mut self, doing: &str, e: &OciError) -> Result<Action, Error> {
+        let reason = if e.is_throttled() { "OCIThrottled" } else { "OCIError" };
+        let message = format!("{doing}: {e}");
+        warn!(reservedip = %self.rip.name_any(), namespace = ?self.rip.namespace(), error = %e, "{doing} failed");
+        self.warn_once(reason, &message).await;
+        self.condition(READY, false, reason, &message);
+        let uid = self.rip.uid().unwrap_or_default();
+        let wait = self.ctx.backoff(&uid);
+        self.save().await?;
+        Ok(Action::requeue(wait))
+    }
+}
+
+/// Brings a ReservedIP to the state its spec asks for.
+async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
+    let mut pass = Pass::new(rip, ctx);
+    let owner = pass.owner()?;
+    let desired_tags = owner.desired_tags(&rip.spec.tags);
+
+    // Observe: the public IP this ReservedIP holds, if any.
+    let observed = match observe_public_ip(&mut pass, &owner).await {
+        Ok(Observed::Ip(ip)) => Some(ip),
+        Ok(Observed::None) => None,
+        Ok(Observed::Blocked { reason, message }) => {
+            pass.warn_once(reason, &message).await;
+            pass.status.state = Some(State::Failed);
+            pass.condition(ALLOCATED, false, reason, &message);
+            pass.condition(READY, false, reason, &message);
+            pass.save().await?;
+            return Ok(Action::requeue(ctx.settings.resync_interval));
+        }
+        Err(e) => return pass.oci_failed("reading the public IP", &e).await,
+    };
+
+    // Observe: the target the spec names.
+    let target = match resolve_target(&pass, rip, ctx).await {
+        Ok(t) => t,
+        Err(e) => return pass.oci_failed("resolving the assignment target", &e).await,
+    };
+
+    // Decide and act.
+    let step = plan::decide(observed.as_ref(), &target, &desired_tags);
+    debug!(reservedip = %rip.name_any(), ?step, "decided");
+    let result = match &step {
+        Step::Allocate { assign_to } => allocate(&mut pass, &owner, &desired_tags, assign_to.as_deref()).await,
+        Step::Assign { private_ip_id } => {
+            let id = observed.as_ref().map(|ip| ip.id.as_str()).unwrap_or_default();
+            ctx.oci.update_public_ip(id, &UpdatePublicIpDetails::assign(private_ip_id), None).await.map(Some)
+        }
+        Step::Unassign => {
+            let id = observed.as_ref().map(|ip| ip.id.as_str()).unwrap_or_default();
+            ctx.oci.update_public_ip(id, &UpdatePublicIpDetails::unassign(), None).await.map(Some)
+        }
+        Step::Retag { tags } => {
+            let ip = observed.as_ref().map(|ip| (ip.id.as_str(), ip.etag.as_deref())).unwrap_or_default();
+            let details = UpdatePublicIpDetails { freeform_tags: Some(tags.clone()), ..Default::default() };
+            ctx.oci.update_public_ip(ip.0, &details, ip.1).await.map(Some)
+        }
+        Step::Wait | Step::Done => Ok(observed.clone()),
+    };
+    let current = match result {
+        Ok(ip) => ip,
+        Err(e) if e.is_conflict() && matches!(step, Step::Allocate { assign_to: Some(_) } | Step::Assign { .. }) => {
+            return target_taken(pass, &target, &e).await;
+        }
+        Err(e) => {
+            if matches!(step, Step::Allocate { .. }) && !e.is_retryable() {
+                // OCI refused this create for good: a later attempt (maybe
+                // with another body) needs a fresh retry token.
+                pass.status.allocation_token = None;
+            }
+            return pass.oci_failed(&format!("{step:?}"), &e).await;
+        }
+    };
+
+    // Record.
+    announce(&pass, &step, current.as_ref(), &target).await;
+    record(&mut pass, current.as_ref(), &target);
+    let settled = matches!(step, Step::Done) && !matches!(target, Target::Absent { .. });
+    ctx.succeeded(&rip.uid().unwrap_or_default());
+    pass.save().await?;
+    Ok(Action::requeue(if settled { ctx.settings.resync_interval } else { ctx.settings.poll_interval }))
+}
+
+enum Observed {
+    Ip(PublicIp),
+    None,
+    /// The IP cannot be held: the requested address is someone else's, or ours was deleted.
+    Blocked { reason: &'static str, message: String },
+}
+
+async fn observe_public_ip(pass: &mut Pass<'_>, owner: &Owner<'_>) -> Result<Observed, OciError> {
+    let ctx = pass.ctx;
+    let spec = &pass.rip.spec;
+    if let Some(id) = pass.status.public_ip_id.clone() {
+        match ctx.oci.get_public_ip(&id).await {
+            Ok(ip) if !ip.lifecycle_state.is_gone() => return Ok(Observed::Ip(ip)),
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        // Deleted behind our back.
+        let address = pass.status.public_ip_address.clone().unwrap_or_default();
+        if spec.public_ipv4_address.is_some() {
+            return Ok(Observed::Blocked {
+                reason: "PublicIPDeleted",
+                message: format!("public IP {address} ({id}) was deleted outside the operator; the address cannot be recovered"),
+            });
+        }
+        pass.event(
+            EventType::Warning,
+            "PublicIPDeleted",
+            format!("public IP {address} ({id}) was deleted outside the operator; allocating a new one"),
+        )
+        .await;
+        pass.status = ReservedIPStatus { conditions: std::mem::take(&mut pass.status.conditions), ..Default::default() };
+        return Ok(Observed::None);
+    }
+    if let Some(address) = &spec.public_ipv4_address {
+        return take_over(pass, owner, address).await;
+    }
+    if pass.status.allocation_token.is_some() {
+        // A create was started but its answer never recorded (crash, timeout):
+        // find what it made by our tags before creating anything.
+        let mut query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
+        query.public_ip_pool_id = spec.public_ipv4_pool.clone();
+        let ours: Vec<PublicIp> = ctx
+            .oci
+            .list_public_ips(&query)
+            .await?
+            .into_iter()
+            .filter(|ip| owner.classify(ip) == Holder::Us && !ip.lifecycle_state.is_gone())
+            .collect();
+        if let Some(ip) = ours.into_iter().next() {
+            info!(reservedip = %pass.rip.name_any(), id = %ip.id, "recovered the public IP of an unfinished create");
+            pass.status.public_ip_id = Some(ip.id.clone());
+            return Ok(Observed::Ip(ip));
+        }
+    }
+    Ok(Observed::None)
+}
+
+/// `publicIPv4Address`: take over an existing reserved IP nobody else owns.
+async fn take_over(pass: &mut Pass<'_>, owner: &Owner<'_>, address: &str) -> Result<Observed, OciError> {
+    let ctx = pass.ctx;
+    let ip = match ctx.oci.get_public_ip_by_ip_address(address).await {
+        Ok(ip) => ip,
+        Err(e) if e.is_not_found() => {
+            return Ok(Observed::Blocked {
+                reason: "AddressNotFound",
+                message: format!("no public IP {address} exists in OCI; reserve it (or bring it in a BYOIP pool) first"),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let blocked = |reason, message| Ok(Observed::Blocked { reason, message });
+    if ip.lifetime != crate::oci::Lifetime::Reserved {
+        return blocked("AddressNotReserved", format!("{address} is an ephemeral public IP; only reserved IPs can be taken over"));
+    }
+    if ip.compartment_id.as_deref() != Some(ctx.settings.compartment_id.as_str()) {
+        return blocked("AddressInOtherCompartment", format!("{address} is not in the operator's compartment"));
+    }
+    if let Some(pool) = &pass.rip.spec.public_ipv4_pool
+        && ip.public_ip_pool_id.as_deref() != Some(pool.as_str())
+    {
+        return blocked("AddressNotInPool", format!("{address} is not in pool {pool}"));
+    }
+    match owner.classify(&ip) {
+        Holder::Us => {}
+        Holder::Nobody => {
+            if plan::assigned_to(&ip).is_some() {
+                return blocked("AddressInUse", format!("{address} is assigned to {} outside the operator; unassign it first", plan::assigned_to(&ip).unwrap_or_default()));
+            }
+            // Claim it with our tags. if-match makes a concurrent claim by
+            // another ReservedIP fail here instead of both believing they own it.
+            let mut tags = ip.freeform_tags.clone();
+            tags.extend(owner.tags());
+            let details = UpdatePublicIpDetails { freeform_tags: Some(tags), ..Default::default() };
+            let claimed = ctx.oci.update_public_ip(&ip.id, &details, ip.etag.as_deref()).await?;
+            pass.status.adopted = true;
+            pass.event(EventType::Normal, "AddressTakenOver", format!("took over existing public IP {address}")).await;
+            pass.status.public_ip_id = Some(claimed.id.clone());
+            return Ok(Observed::Ip(claimed));
+        }
+        Holder::OtherReservedIp { namespace, name } => {
+            return blocked("AddressOwnedByOther", format!("{address} is owned by ReservedIP {namespace}/{name}"));
+        }
+        Holder::OtherCluster(c) => {
+            return blocked("AddressOwnedByOtherCluster", format!("{address} is owned by cluster {c:?}"));
+        }
+    }
+    pass.status.public_ip_id = Some(ip.id.clone());
+    Ok(Observed::Ip(ip))
+}
+
+async fn resolve_target(pass: &Pass<'_>, rip: &ReservedIP, ctx: &Context) -> Result<Target, OciError> {
+    let Some(a) = &rip.spec.assignment else { return Ok(Target::Unassigned) };
+    let Some(pod_name) = &a.pod_name else { return ctx.resolver.resolve_private_ip(a).await };
+    let ns = rip.namespace().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let pod = match pods.get_opt(pod_name).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return Ok(Target::Absent { reason: "PodNotFound", message: format!("pod {ns}/{pod_name} does not exist (yet)") });
+        }
+        Err(e) => {
+            return Ok(Target::Absent { reason: "PodUnreadable", message: format!("reading pod {ns}/{pod_name}: {e}") });
+        }
+    };
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    let node = match node_name {
+        Some(n) => Api::<Node>::all(ctx.client.clone()).get_opt(&n).await.ok().flatten(),
+        None => None,
+    };
+    let s = &pass.status;
+    let known = match (&s.private_ip_id, &s.private_ip_address, &s.pod_name, &s.pod_uid) {
+        (Some(id), Some(addr), Some(n), Some(u)) => Some(ResolvedTarget {
+            private_ip_id: id.clone(),
+            private_ip_address: addr.clone(),
+            pod: Some((n.clone(), u.clone())),
+        }),
+        _ => None,
+    };
+    ctx.resolver.resolve_pod(&pod, node.as_ref(), known.as_ref()).await
+}
+
+/// Creates the public IP, with the marker recorded first.
+async fn allocate(
+    pass: &mut Pass<'_>,
+    owner: &Owner<'_>,
+    tags: &BTreeMap<String, String>,
+    assign_to: Option<&str>,
+) -> Result<Option<PublicIp>, OciError> {
+    let ctx = pass.ctx;
+    if pass.status.allocation_token.is_none() {
+        // The marker: once it is in status, a crash after the create call is
+        // recovered by the same retry token or by our tags, never by a second IP.
+        pass.status.allocation_token = Some(uuid::Uuid::new_v4().simple().to_string());
+        pass.status.state = Some(State::Allocating);
+        let marker = ReservedIPStatus { ..pass.status.clone() };
+        let p = Pass { rip: pass.rip, ctx, status: marker };
+        if let Err(e) = p.save().await {
+            return Err(OciError::Config(format!("could not record the allocation marker: {e}")));
+        }
+    }
+    let token = pass.status.allocation_token.clone().unwrap_or_default();
+    let details = CreatePublicIpDetails {
+        private_ip_id: assign_to.map(str::to_string),
+        public_ip_pool_id: pass.rip.spec.public_ipv4_pool.clone(),
+        display_name: Some(format!("{}/{}", owner.namespace, owner.name)),
+        freeform_tags: Some(tags.clone()),
+        ..CreatePublicIpDetails::reserved(&ctx.settings.compartment_id)
+    };
+    let ip = ctx.oci.create_public_ip(&details, &token).await?;
+    pass.status.public_ip_id = Some(ip.id.clone());
+    Ok(Some(ip))
+}
+
+/// The target private IP already has a public IP: say whose, take nothing.
+async fn target_taken(mut pass: Pass<'_>, target: &Target, e: &OciError) -> Result<Action, Error> {
+    let ctx = pass.ctx;
+    let private_ip = target.private_ip_id().unwrap_or_default();
+    let message = match ctx.oci.get_public_ip_by_private_ip_id(private_ip).await {
+        Ok(Some(other)) if other.lifetime == crate::oci::Lifetime::Ephemeral => format!(
+            "private IP {private_ip} already has ephemeral public IP {} (hostNetwork pods use the node's primary private IP); the operator does not remove it",
+            other.ip_address.unwrap_or_default()
+        ),
+        Ok(Some(other)) => {
+            let holder = match (other.freeform_tags.get(ownership::TAG_NAMESPACE), other.freeform_tags.get(ownership::TAG_NAME)) {
+                (Some(ns), Some(n)) => format!("ReservedIP {ns}/{n}"),
+                _ => "a public IP not managed by this operator".to_string(),
+            };
+            format!("private IP {private_ip} already has public IP {} of {holder}", other.ip_address.unwrap_or_default())
+        }
+        _ => format!("OCI refused the assignment: {e}"),
+    };
+    pass.warn_once("TargetHasPublicIP", &message).await;
+    pass.status.state = Some(if pass.status.public_ip_id.is_some() { State::Allocated } else { State::Pending });
+    if pass.status.public_ip_id.is_none() {
+        // The create was refused: the next attempt needs a fresh token.
+        pass.status.allocation_token = None;
+    }
+    pass.condition(ASSIGNED, false, "TargetHasPublicIP", &message);
+    pass.condition(READY, false, "TargetHasPublicIP", &message);
+    let wait = ctx.backoff(&pass.rip.uid().unwrap_or_default()).max(ctx.settings.poll_interval * 10);
+    pass.save().await?;
+    Ok(Action::requeue(wait))
+}
+
+/// Events for real transitions only.
+async fn announce(pass: &Pass<'_>, step: &Step, ip: Option<&PublicIp>, target: &Target) {
+    let address = ip.and_then(|i| i.ip_address.clone()).unwrap_or_default();
+    let to = match target {
+        Target::PrivateIp(t) => match &t.pod {
+            Some((pod, _)) => format!("pod {pod} ({})", t.private_ip_address),
+            None => format!("private IP {}", t.private_ip_address),
+        },
+        _ => String::new(),
+    };
+    let (reason, note) = match step {
+        Step::Allocate { assign_to: None } => ("Allocated", format!("allocated public IP {address}")),
+        Step::Allocate { assign_to: Some(_) } => ("Assigning", format!("allocated public IP {address}, assigning it to {to}")),
+        Step::Assign { .. } => ("Assigning", format!("assigning public IP {address} to {to}")),
+        Step::Unassign => ("Unassigning", format!("unassigning public IP {address}")),
+        Step::Retag { .. } => ("Retagged", format!("restored the tags of public IP {address}")),
+        Step::Wait | Step::Done => {
+            // A finished assignment is worth one event.
+            let was = pass.rip.status.as_ref().and_then(|s| s.state);
+            let now = plan::state_of(ip, target);
+            if was != Some(now) && matches!(now, State::Assigned | State::Allocated) && was.is_some() {
+                let reason = if now == State::Assigned { "Assigned" } else { "Unassigned" };
+                let note = if now == State::Assigned { format!("public IP {address} is assigned to {to}") } else { format!("public IP {address} is not assigned") };
+                pass.event(EventType::Normal, reason, note).await;
+            }
+            return;
+        }
+    };
+    pass.event(EventType::Normal, reason, note).await;
+}
+
+/// Fills status and conditions from what is now known.
+fn record(pass: &mut Pass<'_>, ip: Option<&PublicIp>, target: &Target) {
+    let state = plan::state_of(ip, target);
+    let s = &mut pass.status;
+    s.state = Some(state);
+    if let Some(ip) = ip {
+        s.public_ip_id = Some(ip.id.clone());
+        s.public_ip_address = ip.ip_address.clone();
+        s.allocation_token = None;
+    }
+    let on_target = state == State::Assigned;
+    match (target, on_target) {
+        (Target::PrivateIp(t), true) => {
+            s.private_ip_id = Some(t.private_ip_id.clone());
+            s.private_ip_address = Some(t.private_ip_address.clone());
+            s.pod_name = t.pod.as_ref().map(|p| p.0.clone());
+            s.pod_uid = t.pod.as_ref().map(|p| p.1.clone());
+        }
+        _ => {
+            s.private_ip_id = None;
+            s.private_ip_address = None;
+            s.pod_name = None;
+            s.pod_uid = None;
+        }
+    }
+    let address = s.public_ip_address.clone().unwrap_or_default();
+    match ip {
+        Some(_) => pass.condition(ALLOCATED, true, "Allocated", &format!("public IP {address} is held")),
+        None => pass.condition(ALLOCATED, false, "Allocating", "creating the public IP"),
+    }
+    let (assigned, reason, message): (bool, &str, String) = match (target, state) {
+        (Target::Unassigned, State::Allocated) => (false, "NoAssignment", "the spec has no assignment".into()),
+        (Target::Unassigned, _) => (false, "Unassigning", "taking the IP off its target".into()),
+        (Target::Absent { reason, message }, _) => (false, reason, message.clone()),
+        (Target::Refused { reason, message }, _) => (false, reason, message.clone()),
+        (Target::PrivateIp(t), State::Assigned) => (true, "Assigned", format!("assigned to {}", t.private_ip_address)),
+        (Target::PrivateIp(t), _) => (false, "Assigning", format!("assigning to {}", t.private_ip_address)),
+    };
+    pass.condition(ASSIGNED, assigned, reason, &message);
+    let ready = match target {
+        Target::Unassigned => state == State::Allocated,
+        Target::PrivateIp(_) => state == State::Assigned,
+        Target::Absent { .. } | Target::Refused { .. } => false,
+    };
+    let (ready_reason, ready_message) = if ready {
+        (if assigned { "Assigned" } else { "Allocated" }, format!("public IP {address} is in the state the spec asks for"))
+    } else {
+        (reason, message)
+    };
+    pass.condition(READY, ready, ready_reason, &ready_message);
+}
+
+/// Releases (or, for a retained IP, unassigns and untags) the public IP.
+async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
+    let mut pass = Pass::new(rip, ctx);
+    let owner = pass.owner()?;
+    let retain = match rip.spec.reclaim_policy {
+        Some(p) => p == ReclaimPolicy::Retain,
+        None => pass.status.adopted,
+    };
+    let mut ids: Vec<String> = pass.status.public_ip_id.iter().cloned().collect();
+    if ids.is_empty() && pass.status.allocation_token.is_some() {
+        // An unfinished create: release whatever it made, found by our tags.
+        let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
+        match ctx.oci.list_public_ips(&query).await {
+            Ok(list) => ids = list.into_iter().filter(|ip| owner.classify(ip) == Holder::Us).map(|ip| ip.id).collect(),
+            Err(e) => return pass.oci_failed("looking for the public IP of an unfinished create", &e).await,
+        }
+    }
+    for id in ids {
+        let ip = match ctx.oci.get_public_ip(&id).await {
+            Ok(ip) => ip,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return pass.oci_failed("reading the public IP to release", &e).await,
+        };
+        if ip.lifecycle_state.is_gone() {
+            continue;
+        }
+        if owner.classify(&ip) != Holder::Us {
+            // Never release what is not ours (re-tagged by someone, or another cluster's).
+            warn!(%id, "public IP no longer carries our tags; letting go without touching it");
+            continue;
+        }
+        let result = if retain {
+            if ip.lifecycle_state.is_transitional() {
+                pass.status.state = Some(State::Releasing);
+                pass.save().await?;
+                return Ok(Action::requeue(ctx.settings.poll_interval));
+            }
+            if plan::assigned_to(&ip).is_some() {
+                let r = ctx.oci.update_public_ip(&id, &UpdatePublicIpDetails::unassign(), None).await;
+                if let Err(e) = r {
+                    return pass.oci_failed("unassigning the retained public IP", &e).await;
+                }
+                pass.status.state = Some(State::Releasing);
+                pass.save().await?;
+                return Ok(Action::requeue(ctx.settings.poll_interval));
+            }
+            let details = UpdatePublicIpDetails {
+                freeform_tags: Some(ownership::without_ownership(&ip.freeform_tags)),
+                ..Default::default()
+            };
+            ctx.oci.update_public_ip(&id, &details, ip.etag.as_deref()).await.map(|_| ())
+        } else {
+            // OCI unassigns and deletes in one call.
+            ctx.oci.delete_public_ip(&id, None).await.map(|_| ())
+        };
+        if let Err(e) = result {
+            return pass.oci_failed("releasing the public IP", &e).await;
+        }
+        let address = ip.ip_address.unwrap_or_default();
+        let note = if retain { format!("retained public IP {address} (unassigned, untagged)") } else { format!("released public IP {address}") };
+        pass.event(EventType::Normal, "Released", note).await;
+    }
+    ctx.succeeded(&rip.uid().unwrap_or_default());
+    Ok(Action::await_change())
+}
