@@ -15,7 +15,14 @@ pub const ASSIGNED: &str = "Assigned";
 
 /// Sets condition `type_` in `conditions`, keeping its transition time unless
 /// its status changes.
-pub fn set(conditions: &mut Vec<Condition>, type_: &str, status: bool, reason: &str, message: &str, generation: Option<i64>) {
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
     let status = if status { "True" } else { "False" }.to_string();
     let now = Time(Timestamp::now());
     match conditions.iter_mut().find(|c| c.type_ == type_) {
@@ -55,7 +62,10 @@ mod tests {
         let first = c[0].last_transition_time.clone();
         std::thread::sleep(std::time::Duration::from_millis(5));
         set(&mut c, READY, false, "Assigning", "waiting", Some(2));
-        assert_eq!(c[0].last_transition_time, first, "same status keeps the time");
+        assert_eq!(
+            c[0].last_transition_time, first,
+            "same status keeps the time"
+        );
         assert_eq!(c[0].reason, "Assigning");
         assert_eq!(c[0].observed_generation, Some(2));
         set(&mut c, READY, true, "Assigned", "", Some(2));

@@ -56,6 +56,10 @@ pub struct RunConfig {
     #[arg(long, env = "RESYNC_INTERVAL_SECONDS", default_value_t = 600)]
     pub resync_interval_seconds: u64,
 
+    /// Watch ReservedIPs (and pods) of this namespace only; all namespaces when unset.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+
     /// Address of the health (/healthz, /readyz) endpoint.
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: String,
@@ -80,8 +84,11 @@ impl RunConfig {
             AuthMode::ConfigFile => {
                 let path = match &self.oci_config_file {
                     Some(p) => p.clone(),
-                    None => OciCredentials::default_config_path()
-                        .ok_or_else(|| OciError::Config("no OCI config file: set --oci-config-file or OCI_CONFIG_FILE".into()))?,
+                    None => OciCredentials::default_config_path().ok_or_else(|| {
+                        OciError::Config(
+                            "no OCI config file: set --oci-config-file or OCI_CONFIG_FILE".into(),
+                        )
+                    })?,
                 };
                 OciCredentials::from_config_file(&path, &self.oci_profile)?
             }
@@ -90,12 +97,14 @@ impl RunConfig {
         let endpoint = match (&self.endpoint, &self.region) {
             (Some(e), _) => e.clone(),
             (None, Some(r)) => region_endpoint(r),
-            (None, None) => region_endpoint(
-                credentials
-                    .region()
-                    .ok_or_else(|| OciError::Config("no OCI region: set --region or OCI_REGION".into()))?,
-            ),
+            (None, None) => region_endpoint(credentials.region().ok_or_else(|| {
+                OciError::Config("no OCI region: set --region or OCI_REGION".into())
+            })?),
         };
-        HttpOciClient::new(credentials, &endpoint, Duration::from_secs(self.oci_timeout_seconds))
+        HttpOciClient::new(
+            credentials,
+            &endpoint,
+            Duration::from_secs(self.oci_timeout_seconds),
+        )
     }
 }

@@ -61,14 +61,29 @@ pub struct ReservedIPSpec {
     pub tags: BTreeMap<String, String>,
 
     /// OCID of a BYOIP public IP pool to allocate from. Immutable.
-    #[serde(default, rename = "publicIPv4Pool", skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^ocid1\.publicippool\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"), length(max = 255))]
+    #[serde(
+        default,
+        rename = "publicIPv4Pool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        regex(
+            pattern = r"^ocid1\.publicippool\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"
+        ),
+        length(max = 255)
+    )]
     pub public_ipv4_pool: Option<String>,
 
     /// A specific address: an existing reserved public IP with this address in
     /// the operator's compartment, which this ReservedIP takes over. Immutable.
-    #[serde(default, rename = "publicIPv4Address", skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"))]
+    #[serde(
+        default,
+        rename = "publicIPv4Address",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(regex(
+        pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
+    ))]
     pub public_ipv4_address: Option<String>,
 
     /// Where the public IP is assigned. Without it the IP stays allocated but unassigned.
@@ -100,27 +115,51 @@ pub struct Assignment {
     /// A pod in the ReservedIP's namespace. The IP follows the pod when it is
     /// recreated with a new IP, and is unassigned while the pod is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"), length(max = 253))]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"),
+        length(max = 253)
+    )]
     pub pod_name: Option<String>,
 
     /// A private IP address in the VCN.
-    #[serde(default, rename = "privateIPAddress", skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"))]
+    #[serde(
+        default,
+        rename = "privateIPAddress",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(regex(
+        pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
+    ))]
     pub private_ip_address: Option<String>,
 
     /// OCID of the subnet of `privateIPAddress`, when the address alone is ambiguous.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^ocid1\.subnet\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"), length(max = 255))]
+    #[schemars(
+        regex(pattern = r"^ocid1\.subnet\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"),
+        length(max = 255)
+    )]
     pub subnet_id: Option<String>,
 
     /// OCID of the VNIC holding `privateIPAddress`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^ocid1\.vnic\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"), length(max = 255))]
+    #[schemars(
+        regex(pattern = r"^ocid1\.vnic\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"),
+        length(max = 255)
+    )]
     pub vnic_id: Option<String>,
 
     /// OCID of the private IP itself.
-    #[serde(default, rename = "privateIPId", skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^ocid1\.privateip\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"), length(max = 255))]
+    #[serde(
+        default,
+        rename = "privateIPId",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        regex(
+            pattern = r"^ocid1\.privateip\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]*)?\.[a-zA-Z0-9_-]+$"
+        ),
+        length(max = 255)
+    )]
     pub private_ip_id: Option<String>,
 }
 
@@ -160,16 +199,32 @@ pub struct ReservedIPStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<State>,
     /// The public address.
-    #[serde(default, rename = "publicIPAddress", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "publicIPAddress",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub public_ip_address: Option<String>,
     /// OCID of the OCI public IP this ReservedIP owns.
-    #[serde(default, rename = "publicIPId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "publicIPId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub public_ip_id: Option<String>,
     /// The private IP the public IP is assigned to.
-    #[serde(default, rename = "privateIPAddress", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "privateIPAddress",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub private_ip_address: Option<String>,
     /// OCID of that private IP.
-    #[serde(default, rename = "privateIPId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "privateIPId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub private_ip_id: Option<String>,
     /// The pod the public IP is assigned to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,8 +250,12 @@ pub struct ReservedIPStatus {
 /// The CRD as YAML, exactly as checked in under `config/crd/bases/`.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     use kube::CustomResourceExt;
-    let header = "# Generated by `k8s-oci-operator crd` (make crd) from host/src/crd.rs. Do not edit.\n";
-    Ok(format!("{header}{}", serde_yaml::to_string(&ReservedIP::crd())?))
+    let header =
+        "# Generated by `k8s-oci-operator crd` (make crd) from host/src/crd.rs. Do not edit.\n";
+    Ok(format!(
+        "{header}{}",
+        serde_yaml::to_string(&ReservedIP::crd())?
+    ))
 }
 
 #[cfg(test)]
@@ -205,7 +264,10 @@ mod tests {
 
     #[test]
     fn checked_in_crd_is_up_to_date() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/crd/bases/oci.k8s.logmein.com_reservedips.yaml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/crd/bases/oci.k8s.logmein.com_reservedips.yaml"
+        );
         let checked_in = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             checked_in == crd_yaml().expect("CRD serialises"),
@@ -219,7 +281,13 @@ mod tests {
             "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: my-reserved-ip\nspec:\n  tags:\n    owner: My team\n  assignment:\n    podName: some-pod\n",
         )
         .expect("seed manifest");
-        assert_eq!(rip.spec.tags.get("owner").map(String::as_str), Some("My team"));
-        assert_eq!(rip.spec.assignment.and_then(|a| a.pod_name).as_deref(), Some("some-pod"));
+        assert_eq!(
+            rip.spec.tags.get("owner").map(String::as_str),
+            Some("My team")
+        );
+        assert_eq!(
+            rip.spec.assignment.and_then(|a| a.pod_name).as_deref(),
+            Some("some-pod")
+        );
     }
 }

@@ -14,7 +14,10 @@ use k8s_oci_operator::crd::crd_yaml;
 use k8s_oci_operator::reconcile::{self, Context, Settings};
 
 #[derive(Parser)]
-#[command(version, about = "Manage OCI reserved public IPs as Kubernetes ReservedIP resources")]
+#[command(
+    version,
+    about = "Manage OCI reserved public IPs as Kubernetes ReservedIP resources"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller.
-    Run(RunConfig),
+    Run(Box<RunConfig>),
     /// Print the ReservedIP CustomResourceDefinition as YAML.
     Crd,
 }
@@ -32,21 +35,27 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd => print!("{}", crd_yaml()?),
-        Command::Run(config) => run(config).await?,
+        Command::Run(config) => run(*config).await?,
     }
     Ok(())
 }
 
 async fn run(config: RunConfig) -> anyhow::Result<()> {
     init_logging(config.log_json);
-    let client = kube::Client::try_default().await.context("connecting to Kubernetes")?;
-    let oci = config.oci_client().await.context("setting up the OCI client")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes")?;
+    let oci = config
+        .oci_client()
+        .await
+        .context("setting up the OCI client")?;
     info!(endpoint = %oci.base_url(), compartment = %config.compartment_id, cluster = %config.cluster_id, "starting");
     let settings = Settings {
         compartment_id: config.compartment_id.clone(),
         cluster_id: config.cluster_id.clone(),
         poll_interval: Duration::from_millis(config.poll_interval_ms),
         resync_interval: Duration::from_secs(config.resync_interval_seconds),
+        namespace: config.namespace.clone(),
     };
     let ctx = Context::new(client, Arc::new(oci), settings, config.subnet_ids.clone());
     let health = tokio::net::TcpListener::bind(&config.health_addr)
@@ -66,7 +75,9 @@ async fn serve_health(listener: tokio::net::TcpListener) {
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
             let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await;
         });
     }
 }

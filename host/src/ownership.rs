@@ -100,7 +100,10 @@ mod tests {
             assigned_entity_type: None,
             private_ip_id: None,
             display_name: None,
-            freeform_tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            freeform_tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             defined_tags: Default::default(),
             scope: None,
             availability_domain: None,
@@ -110,24 +113,43 @@ mod tests {
         }
     }
 
-    const ME: Owner<'static> = Owner { cluster: "c1", namespace: "ns", name: "a", uid: "u1" };
+    const ME: Owner<'static> = Owner {
+        cluster: "c1",
+        namespace: "ns",
+        name: "a",
+        uid: "u1",
+    };
 
     #[test]
     fn classifies_holders_by_tags() {
         assert_eq!(ME.classify(&ip_with(&[])), Holder::Nobody);
         assert_eq!(ME.classify(&ip_with(&[("owner", "team")])), Holder::Nobody);
-        assert_eq!(ME.classify(&ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u1")])), Holder::Us);
+        assert_eq!(
+            ME.classify(&ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u1")])),
+            Holder::Us
+        );
         assert_eq!(
             ME.classify(&ip_with(&[(TAG_CLUSTER, "c2"), (TAG_UID, "u1")])),
             Holder::OtherCluster("c2".into()),
             "the same UID in another cluster is not us"
         );
         assert_eq!(
-            ME.classify(&ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u2"), (TAG_NAMESPACE, "x"), (TAG_NAME, "b")])),
-            Holder::OtherReservedIp { namespace: "x".into(), name: "b".into() }
+            ME.classify(&ip_with(&[
+                (TAG_CLUSTER, "c1"),
+                (TAG_UID, "u2"),
+                (TAG_NAMESPACE, "x"),
+                (TAG_NAME, "b")
+            ])),
+            Holder::OtherReservedIp {
+                namespace: "x".into(),
+                name: "b".into()
+            }
         );
         // A half-tagged IP (cluster tag without UID) is never taken as ours.
-        assert!(matches!(ME.classify(&ip_with(&[(TAG_CLUSTER, "c1")])), Holder::OtherReservedIp { .. }));
+        assert!(matches!(
+            ME.classify(&ip_with(&[(TAG_CLUSTER, "c1")])),
+            Holder::OtherReservedIp { .. }
+        ));
     }
 
     #[test]

@@ -18,10 +18,16 @@ pub enum Target {
     /// The spec names a target that is not there (yet): pod missing, not
     /// running, without an IP, or being deleted. The IP is unassigned until it
     /// comes, because its private IP may be handed to someone else.
-    Absent { reason: &'static str, message: String },
+    Absent {
+        reason: &'static str,
+        message: String,
+    },
     /// A target exists but the IP may not go there (e.g. a private subnet, or
     /// it already has a public IP that is not ours).
-    Refused { reason: &'static str, message: String },
+    Refused {
+        reason: &'static str,
+        message: String,
+    },
     /// The private IP to assign to.
     PrivateIp(ResolvedTarget),
 }
@@ -70,9 +76,15 @@ pub fn assigned_to(ip: &PublicIp) -> Option<&str> {
 }
 
 /// Decides the next step from what was observed.
-pub fn decide(observed: Option<&PublicIp>, target: &Target, desired_tags: &BTreeMap<String, String>) -> Step {
+pub fn decide(
+    observed: Option<&PublicIp>,
+    target: &Target,
+    desired_tags: &BTreeMap<String, String>,
+) -> Step {
     let Some(ip) = observed else {
-        return Step::Allocate { assign_to: target.private_ip_id().map(str::to_string) };
+        return Step::Allocate {
+            assign_to: target.private_ip_id().map(str::to_string),
+        };
     };
     if ip.lifecycle_state.is_transitional() {
         return Step::Wait;
@@ -80,19 +92,27 @@ pub fn decide(observed: Option<&PublicIp>, target: &Target, desired_tags: &BTree
     let current = assigned_to(ip);
     match (target.private_ip_id(), current) {
         (Some(want), Some(have)) if want == have => {}
-        (Some(want), _) => return Step::Assign { private_ip_id: want.to_string() },
+        (Some(want), _) => {
+            return Step::Assign {
+                private_ip_id: want.to_string(),
+            };
+        }
         (None, Some(_)) => return Step::Unassign,
         (None, None) => {}
     }
     if &ip.freeform_tags != desired_tags {
-        return Step::Retag { tags: desired_tags.clone() };
+        return Step::Retag {
+            tags: desired_tags.clone(),
+        };
     }
     Step::Done
 }
 
 /// The `status.state` that describes what was observed.
 pub fn state_of(observed: Option<&PublicIp>, target: &Target) -> State {
-    let Some(ip) = observed else { return State::Allocating };
+    let Some(ip) = observed else {
+        return State::Allocating;
+    };
     match ip.lifecycle_state {
         PublicIpState::Provisioning => State::Allocating,
         PublicIpState::Assigning => State::Assigning,
@@ -146,31 +166,80 @@ mod tests {
 
     #[test]
     fn allocates_and_assigns_in_one_step_when_the_target_is_known() {
-        assert_eq!(decide(None, &to("p1"), &tags()), Step::Allocate { assign_to: Some("p1".into()) });
-        assert_eq!(decide(None, &Target::Unassigned, &tags()), Step::Allocate { assign_to: None });
-        let absent = Target::Absent { reason: "PodNotFound", message: String::new() };
-        assert_eq!(decide(None, &absent, &tags()), Step::Allocate { assign_to: None });
+        assert_eq!(
+            decide(None, &to("p1"), &tags()),
+            Step::Allocate {
+                assign_to: Some("p1".into())
+            }
+        );
+        assert_eq!(
+            decide(None, &Target::Unassigned, &tags()),
+            Step::Allocate { assign_to: None }
+        );
+        let absent = Target::Absent {
+            reason: "PodNotFound",
+            message: String::new(),
+        };
+        assert_eq!(
+            decide(None, &absent, &tags()),
+            Step::Allocate { assign_to: None }
+        );
     }
 
     #[test]
     fn waits_while_oci_is_transitioning() {
-        for s in [PublicIpState::Provisioning, PublicIpState::Assigning, PublicIpState::Unassigning, PublicIpState::Terminating] {
-            assert_eq!(decide(Some(&ip(s, None, &tags())), &to("p1"), &tags()), Step::Wait, "{s:?}");
+        for s in [
+            PublicIpState::Provisioning,
+            PublicIpState::Assigning,
+            PublicIpState::Unassigning,
+            PublicIpState::Terminating,
+        ] {
+            assert_eq!(
+                decide(Some(&ip(s, None, &tags())), &to("p1"), &tags()),
+                Step::Wait,
+                "{s:?}"
+            );
         }
     }
 
     #[test]
     fn assigns_moves_and_unassigns() {
         let free = ip(PublicIpState::Available, None, &tags());
-        assert_eq!(decide(Some(&free), &to("p1"), &tags()), Step::Assign { private_ip_id: "p1".into() });
+        assert_eq!(
+            decide(Some(&free), &to("p1"), &tags()),
+            Step::Assign {
+                private_ip_id: "p1".into()
+            }
+        );
         let on_p1 = ip(PublicIpState::Assigned, Some("p1"), &tags());
-        assert_eq!(decide(Some(&on_p1), &to("p2"), &tags()), Step::Assign { private_ip_id: "p2".into() });
-        assert_eq!(decide(Some(&on_p1), &Target::Unassigned, &tags()), Step::Unassign);
-        let gone = Target::Absent { reason: "PodNotFound", message: String::new() };
-        assert_eq!(decide(Some(&on_p1), &gone, &tags()), Step::Unassign, "a vanished pod's IP is unassigned");
-        let refused = Target::Refused { reason: "TargetHasPublicIP", message: String::new() };
+        assert_eq!(
+            decide(Some(&on_p1), &to("p2"), &tags()),
+            Step::Assign {
+                private_ip_id: "p2".into()
+            }
+        );
+        assert_eq!(
+            decide(Some(&on_p1), &Target::Unassigned, &tags()),
+            Step::Unassign
+        );
+        let gone = Target::Absent {
+            reason: "PodNotFound",
+            message: String::new(),
+        };
+        assert_eq!(
+            decide(Some(&on_p1), &gone, &tags()),
+            Step::Unassign,
+            "a vanished pod's IP is unassigned"
+        );
+        let refused = Target::Refused {
+            reason: "TargetHasPublicIP",
+            message: String::new(),
+        };
         assert_eq!(decide(Some(&on_p1), &refused, &tags()), Step::Unassign);
-        assert_eq!(decide(Some(&free), &Target::Unassigned, &tags()), Step::Done);
+        assert_eq!(
+            decide(Some(&free), &Target::Unassigned, &tags()),
+            Step::Done
+        );
     }
 
     #[test]
@@ -178,15 +247,42 @@ mod tests {
         let on_p1 = ip(PublicIpState::Assigned, Some("p1"), &tags());
         assert_eq!(decide(Some(&on_p1), &to("p1"), &tags()), Step::Done);
         let drifted = ip(PublicIpState::Assigned, Some("p1"), &BTreeMap::new());
-        assert_eq!(decide(Some(&drifted), &to("p1"), &tags()), Step::Retag { tags: tags() });
+        assert_eq!(
+            decide(Some(&drifted), &to("p1"), &tags()),
+            Step::Retag { tags: tags() }
+        );
     }
 
     #[test]
     fn state_names_what_was_seen() {
         assert_eq!(state_of(None, &to("p1")), State::Allocating);
-        assert_eq!(state_of(Some(&ip(PublicIpState::Available, None, &tags())), &to("p1")), State::Allocated);
-        assert_eq!(state_of(Some(&ip(PublicIpState::Assigned, Some("p1"), &tags())), &to("p1")), State::Assigned);
-        assert_eq!(state_of(Some(&ip(PublicIpState::Assigned, Some("p0"), &tags())), &to("p1")), State::Assigning);
-        assert_eq!(state_of(Some(&ip(PublicIpState::Assigning, None, &tags())), &to("p1")), State::Assigning);
+        assert_eq!(
+            state_of(
+                Some(&ip(PublicIpState::Available, None, &tags())),
+                &to("p1")
+            ),
+            State::Allocated
+        );
+        assert_eq!(
+            state_of(
+                Some(&ip(PublicIpState::Assigned, Some("p1"), &tags())),
+                &to("p1")
+            ),
+            State::Assigned
+        );
+        assert_eq!(
+            state_of(
+                Some(&ip(PublicIpState::Assigned, Some("p0"), &tags())),
+                &to("p1")
+            ),
+            State::Assigning
+        );
+        assert_eq!(
+            state_of(
+                Some(&ip(PublicIpState::Assigning, None, &tags())),
+                &to("p1")
+            ),
+            State::Assigning
+        );
     }
 }

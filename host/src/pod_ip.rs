@@ -69,16 +69,25 @@ impl TargetResolver {
     ) -> Result<Target, OciError> {
         let name = pod.name_any();
         if pod.metadata.deletion_timestamp.is_some() {
-            return Ok(absent("PodTerminating", format!("pod {name} is being deleted")));
+            return Ok(absent(
+                "PodTerminating",
+                format!("pod {name} is being deleted"),
+            ));
         }
         let status = pod.status.as_ref();
         let ip = status.and_then(|s| s.pod_ip.as_deref()).unwrap_or_default();
         let running = status.and_then(|s| s.phase.as_deref()) == Some("Running");
         let Ok(addr) = ip.parse::<Ipv4Addr>() else {
-            return Ok(absent("PodNotReady", format!("pod {name} has no IPv4 address yet")));
+            return Ok(absent(
+                "PodNotReady",
+                format!("pod {name} has no IPv4 address yet"),
+            ));
         };
         if !running {
-            return Ok(absent("PodNotReady", format!("pod {name} is not running yet")));
+            return Ok(absent(
+                "PodNotReady",
+                format!("pod {name} is not running yet"),
+            ));
         }
         let uid = pod.uid().unwrap_or_default();
         if let Some(k) = known
@@ -88,13 +97,26 @@ impl TargetResolver {
             return Ok(Target::PrivateIp(k.clone()));
         }
         let Some(node) = node else {
-            return Ok(absent("PodNotReady", format!("pod {name} is not on a node yet")));
+            return Ok(absent(
+                "PodNotReady",
+                format!("pod {name} is not on a node yet"),
+            ));
         };
-        let provider = node.spec.as_ref().and_then(|s| s.provider_id.as_deref()).unwrap_or_default();
-        let Some(instance_id) = provider.strip_prefix("oci://").filter(|i| i.starts_with("ocid1.instance.")) else {
+        let provider = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.provider_id.as_deref())
+            .unwrap_or_default();
+        let Some(instance_id) = provider
+            .strip_prefix("oci://")
+            .filter(|i| i.starts_with("ocid1.instance."))
+        else {
             return Ok(refused(
                 "NodeNotOnOCI",
-                format!("node {} has providerID {provider:?}, not oci://<instance OCID>", node.name_any()),
+                format!(
+                    "node {} has providerID {provider:?}, not oci://<instance OCID>",
+                    node.name_any()
+                ),
             ));
         };
 
@@ -106,22 +128,34 @@ impl TargetResolver {
         let Some(vnic) = vnics.iter().find(|v| contains(v.cidr, addr)) else {
             return Ok(refused(
                 "PodIPNotInVCN",
-                format!("pod IP {ip} is in none of the subnets of instance {instance_id}; pod IPs must come from VCN subnets (or use hostNetwork)"),
+                format!(
+                    "pod IP {ip} is in none of the subnets of instance {instance_id}; pod IPs must come from VCN subnets (or use hostNetwork)"
+                ),
             ));
         };
         if !vnic.public_allowed {
             return Ok(refused(
                 "PrivateSubnet",
-                format!("pod IP {ip} is in private subnet {}, which cannot hold public IPs", vnic.subnet_id),
+                format!(
+                    "pod IP {ip} is in private subnet {}, which cannot hold public IPs",
+                    vnic.subnet_id
+                ),
             ));
         }
         let found = self
             .oci
-            .list_private_ips(&PrivateIpFilter::AddressInSubnet { subnet_id: vnic.subnet_id.clone(), ip_address: ip.to_string() })
+            .list_private_ips(&PrivateIpFilter::AddressInSubnet {
+                subnet_id: vnic.subnet_id.clone(),
+                ip_address: ip.to_string(),
+            })
             .await?;
         let on_node: Vec<&PrivateIp> = found
             .iter()
-            .filter(|p| p.vnic_id.as_deref().is_some_and(|v| vnics.iter().any(|n| n.vnic_id == v)))
+            .filter(|p| {
+                p.vnic_id
+                    .as_deref()
+                    .is_some_and(|v| vnics.iter().any(|n| n.vnic_id == v))
+            })
             .collect();
         match on_node.as_slice() {
             [p] => Ok(Target::PrivateIp(ResolvedTarget {
@@ -141,7 +175,10 @@ impl TargetResolver {
         if let Some(id) = &a.private_ip_id {
             return match self.oci.get_private_ip(id).await {
                 Ok(p) => self.checked(p).await,
-                Err(e) if e.is_not_found() => Ok(refused("PrivateIPNotFound", format!("private IP {id} does not exist"))),
+                Err(e) if e.is_not_found() => Ok(refused(
+                    "PrivateIPNotFound",
+                    format!("private IP {id} does not exist"),
+                )),
                 Err(e) => Err(e),
             };
         }
@@ -150,11 +187,23 @@ impl TargetResolver {
         };
         let addr: Ipv4Addr = match ip.parse() {
             Ok(a) => a,
-            Err(_) => return Ok(refused("InvalidAddress", format!("{ip:?} is not an IPv4 address"))),
+            Err(_) => {
+                return Ok(refused(
+                    "InvalidAddress",
+                    format!("{ip:?} is not an IPv4 address"),
+                ));
+            }
         };
         let candidates: Vec<PrivateIp> = if let Some(vnic_id) = &a.vnic_id {
-            let all = self.oci.list_private_ips(&PrivateIpFilter::Vnic { vnic_id: vnic_id.clone() }).await?;
-            all.into_iter().filter(|p| p.ip_address.as_deref() == Some(ip)).collect()
+            let all = self
+                .oci
+                .list_private_ips(&PrivateIpFilter::Vnic {
+                    vnic_id: vnic_id.clone(),
+                })
+                .await?;
+            all.into_iter()
+                .filter(|p| p.ip_address.as_deref() == Some(ip))
+                .collect()
         } else {
             let subnets = match &a.subnet_id {
                 Some(s) => vec![s.clone()],
@@ -171,22 +220,35 @@ impl TargetResolver {
             if subnets.is_empty() {
                 return Ok(refused(
                     "SubnetUnknown",
-                    format!("{ip} is in none of the operator's configured subnets; set assignment.subnetId or assignment.vnicId"),
+                    format!(
+                        "{ip} is in none of the operator's configured subnets; set assignment.subnetId or assignment.vnicId"
+                    ),
                 ));
             }
             let mut found = Vec::new();
             for s in subnets {
-                let filter = PrivateIpFilter::AddressInSubnet { subnet_id: s, ip_address: ip.to_string() };
+                let filter = PrivateIpFilter::AddressInSubnet {
+                    subnet_id: s,
+                    ip_address: ip.to_string(),
+                };
                 found.extend(self.oci.list_private_ips(&filter).await?);
             }
             found
         };
         match candidates.len() {
-            0 => Ok(absent("PrivateIPNotFound", format!("OCI has no private IP {ip} where the assignment says"))),
-            1 => self.checked(candidates.into_iter().next().expect("one candidate")).await,
+            0 => Ok(absent(
+                "PrivateIPNotFound",
+                format!("OCI has no private IP {ip} where the assignment says"),
+            )),
+            1 => {
+                self.checked(candidates.into_iter().next().expect("one candidate"))
+                    .await
+            }
             n => Ok(refused(
                 "PrivateIPAmbiguous",
-                format!("{n} private IPs have address {ip}; set assignment.subnetId or assignment.vnicId"),
+                format!(
+                    "{n} private IPs have address {ip}; set assignment.subnetId or assignment.vnicId"
+                ),
             )),
         }
     }
@@ -196,7 +258,10 @@ impl TargetResolver {
         if let Some(subnet_id) = &p.subnet_id
             && !self.subnet(subnet_id).await?.public_allowed
         {
-            return Ok(refused("PrivateSubnet", format!("private IP {} is in private subnet {subnet_id}", p.id)));
+            return Ok(refused(
+                "PrivateSubnet",
+                format!("private IP {} is in private subnet {subnet_id}", p.id),
+            ));
         }
         Ok(Target::PrivateIp(ResolvedTarget {
             private_ip_address: p.ip_address.clone().unwrap_or_default(),
@@ -205,14 +270,28 @@ impl TargetResolver {
         }))
     }
 
-    async fn instance_vnics(&self, instance_id: &str, refresh: bool) -> Result<Vec<VnicInfo>, OciError> {
-        if !refresh && let Some((at, v)) = lock(&self.instances).get(instance_id) && at.elapsed() < CACHE_TTL {
+    async fn instance_vnics(
+        &self,
+        instance_id: &str,
+        refresh: bool,
+    ) -> Result<Vec<VnicInfo>, OciError> {
+        if !refresh
+            && let Some((at, v)) = lock(&self.instances).get(instance_id)
+            && at.elapsed() < CACHE_TTL
+        {
             return Ok(v.clone());
         }
-        let attachments = self.oci.list_vnic_attachments(&self.compartment_id, Some(instance_id)).await?;
+        let attachments = self
+            .oci
+            .list_vnic_attachments(&self.compartment_id, Some(instance_id))
+            .await?;
         let mut vnics = Vec::new();
         for att in attachments {
-            if att.lifecycle_state.as_deref().is_some_and(|s| s != "ATTACHED") {
+            if att
+                .lifecycle_state
+                .as_deref()
+                .is_some_and(|s| s != "ATTACHED")
+            {
                 continue;
             }
             let Some(vnic_id) = att.vnic_id else { continue };
@@ -224,14 +303,21 @@ impl TargetResolver {
                 },
             };
             let subnet = self.subnet(&subnet_id).await?;
-            vnics.push(VnicInfo { vnic_id, subnet_id, cidr: subnet.cidr, public_allowed: subnet.public_allowed });
+            vnics.push(VnicInfo {
+                vnic_id,
+                subnet_id,
+                cidr: subnet.cidr,
+                public_allowed: subnet.public_allowed,
+            });
         }
         lock(&self.instances).insert(instance_id.to_string(), (Instant::now(), vnics.clone()));
         Ok(vnics)
     }
 
     async fn subnet(&self, id: &str) -> Result<SubnetInfo, OciError> {
-        if let Some((at, s)) = lock(&self.subnets).get(id) && at.elapsed() < CACHE_TTL {
+        if let Some((at, s)) = lock(&self.subnets).get(id)
+            && at.elapsed() < CACHE_TTL
+        {
             return Ok(s.clone());
         }
         let s = self.oci.get_subnet(id).await?;
@@ -264,8 +350,14 @@ fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
 }
 
 fn contains(cidr: Option<(Ipv4Addr, u8)>, ip: Ipv4Addr) -> bool {
-    let Some((net, bits)) = cidr else { return false };
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+    let Some((net, bits)) = cidr else {
+        return false;
+    };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(bits))
+    };
     u32::from(ip) & mask == u32::from(net) & mask
 }
 
@@ -278,7 +370,10 @@ mod tests {
         let c = parse_cidr("10.0.64.0/18");
         assert!(contains(c, "10.0.65.7".parse().unwrap()));
         assert!(!contains(c, "10.0.128.1".parse().unwrap()));
-        assert!(contains(parse_cidr("0.0.0.0/0"), "8.8.8.8".parse().unwrap()));
+        assert!(contains(
+            parse_cidr("0.0.0.0/0"),
+            "8.8.8.8".parse().unwrap()
+        ));
         assert_eq!(parse_cidr("10.0.0.0/33"), None);
         assert_eq!(parse_cidr("nonsense"), None);
         assert!(!contains(None, "10.0.0.1".parse().unwrap()));

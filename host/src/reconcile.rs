@@ -14,11 +14,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use rand::Rng;
@@ -27,13 +27,18 @@ use tracing::{debug, info, warn};
 
 use crate::conditions::{self, ALLOCATED, ASSIGNED, READY};
 use crate::crd::{ReclaimPolicy, ReservedIP, ReservedIPStatus, State};
-use crate::oci::{CreatePublicIpDetails, ListPublicIpsQuery, OciError, OciNetwork, PublicIp, UpdatePublicIpDetails};
+use crate::oci::{
+    CreatePublicIpDetails, ListPublicIpsQuery, OciError, OciNetwork, PublicIp,
+    UpdatePublicIpDetails,
+};
 use crate::ownership::{self, Holder, Owner};
 use crate::plan::{self, ResolvedTarget, Step, Target};
 use crate::pod_ip::TargetResolver;
 
 /// The finalizer that keeps a ReservedIP until its public IP is released.
 pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
+/// Condition reason: the target private IP already has another public IP.
+const TARGET_TAKEN: &str = "TargetHasPublicIP";
 /// Field manager of the operator's status writes.
 const MANAGER: &str = "k8s-oci-operator";
 
@@ -48,6 +53,8 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// How often an IP at rest is checked for drift.
     pub resync_interval: Duration,
+    /// Watch only this namespace (all namespaces when `None`).
+    pub namespace: Option<String>,
 }
 
 /// What every reconcile shares.
@@ -62,8 +69,16 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, oci: Arc<dyn OciNetwork>, settings: Settings, subnet_ids: Vec<String>) -> Arc<Self> {
-        let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+    pub fn new(
+        client: Client,
+        oci: Arc<dyn OciNetwork>,
+        settings: Settings,
+        subnet_ids: Vec<String>,
+    ) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             resolver: TargetResolver::new(oci.clone(), settings.compartment_id.clone(), subnet_ids),
@@ -85,7 +100,10 @@ impl Context {
     }
 
     fn succeeded(&self, uid: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
     }
 }
 
@@ -99,18 +117,31 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("{0} has no namespace or UID")]
     Incomplete(String),
+    /// Cleanup waits for OCI to finish a change; not a failure.
+    #[error("release in progress: {0}")]
+    CleanupPending(String),
+    /// An OCI call failed during cleanup; retried with backoff.
+    #[error("{0}")]
+    Oci(String),
 }
 
 /// Runs the controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
-    let rips: Api<ReservedIP> = Api::all(client.clone());
+    let (rips, pods): (Api<ReservedIP>, Api<PartialObjectMeta<Pod>>) = match &ctx.settings.namespace
+    {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client)),
+    };
     let controller = Controller::new(rips, watcher::Config::default().any_semantic());
     let store = controller.store();
     // Pods only trigger reconciles of the ReservedIPs that name them; only
     // their metadata is watched and nothing is cached, so memory stays small
     // however many pods the cluster runs. Reconcile reads the one pod it needs.
-    let pods = watcher(Api::<PartialObjectMeta<Pod>>::all(client), watcher::Config::default().any_semantic())
+    let pods = watcher(pods, watcher::Config::default().any_semantic())
         .default_backoff()
         .touched_objects();
     controller
@@ -135,11 +166,16 @@ pub async fn run(ctx: Arc<Context>) {
 }
 
 fn pod_name(rip: &ReservedIP) -> Option<&str> {
-    rip.spec.assignment.as_ref().and_then(|a| a.pod_name.as_deref())
+    rip.spec
+        .assignment
+        .as_ref()
+        .and_then(|a| a.pod_name.as_deref())
 }
 
 async fn reconcile(rip: Arc<ReservedIP>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = rip.namespace().ok_or_else(|| Error::Incomplete(rip.name_any()))?;
+    let ns = rip
+        .namespace()
+        .ok_or_else(|| Error::Incomplete(rip.name_any()))?;
     let api: Api<ReservedIP> = Api::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, rip, |event| async {
         match event {
@@ -152,6 +188,13 @@ async fn reconcile(rip: Arc<ReservedIP>, ctx: Arc<Context>) -> Result<Action, Er
 }
 
 fn error_policy(rip: Arc<ReservedIP>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Finalizer(e) = error
+        && let kube::runtime::finalizer::Error::CleanupFailed(Error::CleanupPending(what)) =
+            e.as_ref()
+    {
+        debug!(reservedip = %rip.name_any(), %what, "waiting to release");
+        return Action::requeue(ctx.settings.poll_interval);
+    }
     warn!(reservedip = %rip.name_any(), namespace = ?rip.namespace(), %error, "reconcile error");
     Action::requeue(ctx.backoff(&rip.uid().unwrap_or_default()))
 }
@@ -165,27 +208,54 @@ struct Pass<'a> {
 
 impl<'a> Pass<'a> {
     fn new(rip: &'a ReservedIP, ctx: &'a Context) -> Self {
-        Self { rip, ctx, status: rip.status.clone().unwrap_or_default() }
+        Self {
+            rip,
+            ctx,
+            status: rip.status.clone().unwrap_or_default(),
+        }
     }
 
     fn owner(&self) -> Result<Owner<'a>, Error> {
         let incomplete = || Error::Incomplete(self.rip.name_any());
         Ok(Owner {
             cluster: &self.ctx.settings.cluster_id,
-            namespace: self.rip.metadata.namespace.as_deref().ok_or_else(incomplete)?,
+            namespace: self
+                .rip
+                .metadata
+                .namespace
+                .as_deref()
+                .ok_or_else(incomplete)?,
             name: self.rip.metadata.name.as_deref().ok_or_else(incomplete)?,
             uid: self.rip.metadata.uid.as_deref().ok_or_else(incomplete)?,
         })
     }
 
     fn condition(&mut self, type_: &str, ok: bool, reason: &str, message: &str) {
-        conditions::set(&mut self.status.conditions, type_, ok, reason, message, self.rip.metadata.generation);
+        conditions::set(
+            &mut self.status.conditions,
+            type_,
+            ok,
+            reason,
+            message,
+            self.rip.metadata.generation,
+        );
     }
 
     /// Publishes an event; a failure to publish is logged, never fatal.
     async fn event(&self, type_: EventType, reason: &str, note: String) {
-        let ev = KubeEvent { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
-        if let Err(e) = self.ctx.recorder.publish(&ev, &self.rip.object_ref(&())).await {
+        let ev = KubeEvent {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
+            secondary: None,
+        };
+        if let Err(e) = self
+            .ctx
+            .recorder
+            .publish(&ev, &self.rip.object_ref(&()))
+            .await
+        {
             debug!(error = %e, "could not publish event");
         }
     }
@@ -194,7 +264,8 @@ impl<'a> Pass<'a> {
     async fn warn_once(&self, reason: &str, message: &str) {
         let previous = conditions::get(&self.status.conditions, READY).map(|c| c.reason.as_str());
         if previous != Some(reason) {
-            self.event(EventType::Warning, reason, message.to_string()).await;
+            self.event(EventType::Warning, reason, message.to_string())
+                .await;
         }
     }
 
@@ -204,21 +275,38 @@ impl<'a> Pass<'a> {
         if self.rip.status.as_ref() == Some(&self.status) {
             return Ok(());
         }
-        let api: Api<ReservedIP> =
-            Api::namespaced(self.ctx.client.clone(), self.rip.metadata.namespace.as_deref().unwrap_or_default());
+        let api: Api<ReservedIP> = Api::namespaced(
+            self.ctx.client.clone(),
+            self.rip.metadata.namespace.as_deref().unwrap_or_default(),
+        );
         let patch = json!({
             "apiVersion": ReservedIP::api_version(&()),
             "kind": ReservedIP::kind(&()),
             "status": self.status,
         });
-        api.patch_status(&self.rip.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(patch))
-            .await?;
+        api.patch_status(
+            &self.rip.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// An OCI failure during cleanup: logged, announced once, returned as an error
+    /// so the finalizer stays.
+    fn cleanup_failed(&self, doing: &str, e: OciError) -> Error {
+        warn!(reservedip = %self.rip.name_any(), namespace = ?self.rip.namespace(), error = %e, "{doing} failed");
+        Error::Oci(format!("{doing}: {e}"))
     }
 
     /// Records an OCI failure in status and returns the backoff to wait.
     async fn oci_failed(mut self, doing: &str, e: &OciError) -> Result<Action, Error> {
-        let reason = if e.is_throttled() { "OCIThrottled" } else { "OCIError" };
+        let reason = if e.is_throttled() {
+            "OCIThrottled"
+        } else {
+            "OCIError"
+        };
         let message = format!("{doing}: {e}");
         warn!(reservedip = %self.rip.name_any(), namespace = ?self.rip.namespace(), error = %e, "{doing} failed");
         self.warn_once(reason, &message).await;
@@ -233,12 +321,18 @@ impl<'a> Pass<'a> {
 /// Brings a ReservedIP to the state its spec asks for.
 async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     let mut pass = Pass::new(rip, ctx);
+    if pass.status.public_ip_id.is_none() {
+        // About to allocate: the cache may not yet show our last status write
+        // (which recorded the IP or the allocation marker), so read it fresh.
+        // Without this a lagging cache could make one ReservedIP create two IPs.
+        pass.status = fresh_status(rip, ctx).await?;
+    }
     let owner = pass.owner()?;
     let desired_tags = owner.desired_tags(&rip.spec.tags);
 
     // Observe: the public IP this ReservedIP holds, if any.
     let observed = match observe_public_ip(&mut pass, &owner).await {
-        Ok(Observed::Ip(ip)) => Some(ip),
+        Ok(Observed::Ip(ip)) => Some(*ip),
         Ok(Observed::None) => None,
         Ok(Observed::Blocked { reason, message }) => {
             pass.warn_once(reason, &message).await;
@@ -258,28 +352,65 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     };
 
     // Decide and act.
-    let step = plan::decide(observed.as_ref(), &target, &desired_tags);
+    let mut step = plan::decide(observed.as_ref(), &target, &desired_tags);
+    if let Step::Allocate { assign_to } = &mut step
+        && conditions::get(&pass.status.conditions, ASSIGNED)
+            .is_some_and(|c| c.reason == TARGET_TAKEN)
+    {
+        // The target already has a public IP of someone else: hold an
+        // address anyway, and try the assignment again later.
+        *assign_to = None;
+    }
     debug!(reservedip = %rip.name_any(), ?step, "decided");
     let result = match &step {
-        Step::Allocate { assign_to } => allocate(&mut pass, &owner, &desired_tags, assign_to.as_deref()).await,
+        Step::Allocate { assign_to } => {
+            allocate(&mut pass, &owner, &desired_tags, assign_to.as_deref()).await
+        }
         Step::Assign { private_ip_id } => {
-            let id = observed.as_ref().map(|ip| ip.id.as_str()).unwrap_or_default();
-            ctx.oci.update_public_ip(id, &UpdatePublicIpDetails::assign(private_ip_id), None).await.map(Some)
+            let id = observed
+                .as_ref()
+                .map(|ip| ip.id.as_str())
+                .unwrap_or_default();
+            ctx.oci
+                .update_public_ip(id, &UpdatePublicIpDetails::assign(private_ip_id), None)
+                .await
+                .map(Some)
         }
         Step::Unassign => {
-            let id = observed.as_ref().map(|ip| ip.id.as_str()).unwrap_or_default();
-            ctx.oci.update_public_ip(id, &UpdatePublicIpDetails::unassign(), None).await.map(Some)
+            let id = observed
+                .as_ref()
+                .map(|ip| ip.id.as_str())
+                .unwrap_or_default();
+            ctx.oci
+                .update_public_ip(id, &UpdatePublicIpDetails::unassign(), None)
+                .await
+                .map(Some)
         }
         Step::Retag { tags } => {
-            let ip = observed.as_ref().map(|ip| (ip.id.as_str(), ip.etag.as_deref())).unwrap_or_default();
-            let details = UpdatePublicIpDetails { freeform_tags: Some(tags.clone()), ..Default::default() };
-            ctx.oci.update_public_ip(ip.0, &details, ip.1).await.map(Some)
+            let ip = observed
+                .as_ref()
+                .map(|ip| (ip.id.as_str(), ip.etag.as_deref()))
+                .unwrap_or_default();
+            let details = UpdatePublicIpDetails {
+                freeform_tags: Some(tags.clone()),
+                ..Default::default()
+            };
+            ctx.oci
+                .update_public_ip(ip.0, &details, ip.1)
+                .await
+                .map(Some)
         }
         Step::Wait | Step::Done => Ok(observed.clone()),
     };
     let current = match result {
         Ok(ip) => ip,
-        Err(e) if e.is_conflict() && matches!(step, Step::Allocate { assign_to: Some(_) } | Step::Assign { .. }) => {
+        Err(e)
+            if e.is_conflict()
+                && matches!(
+                    step,
+                    Step::Allocate { assign_to: Some(_) } | Step::Assign { .. }
+                ) =>
+        {
             return target_taken(pass, &target, &e).await;
         }
         Err(e) => {
@@ -298,14 +429,21 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     let settled = matches!(step, Step::Done) && !matches!(target, Target::Absent { .. });
     ctx.succeeded(&rip.uid().unwrap_or_default());
     pass.save().await?;
-    Ok(Action::requeue(if settled { ctx.settings.resync_interval } else { ctx.settings.poll_interval }))
+    Ok(Action::requeue(if settled {
+        ctx.settings.resync_interval
+    } else {
+        ctx.settings.poll_interval
+    }))
 }
 
 enum Observed {
-    Ip(PublicIp),
+    Ip(Box<PublicIp>),
     None,
     /// The IP cannot be held: the requested address is someone else's, or ours was deleted.
-    Blocked { reason: &'static str, message: String },
+    Blocked {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 async fn observe_public_ip(pass: &mut Pass<'_>, owner: &Owner<'_>) -> Result<Observed, OciError> {
@@ -313,7 +451,7 @@ async fn observe_public_ip(pass: &mut Pass<'_>, owner: &Owner<'_>) -> Result<Obs
     let spec = &pass.rip.spec;
     if let Some(id) = pass.status.public_ip_id.clone() {
         match ctx.oci.get_public_ip(&id).await {
-            Ok(ip) if !ip.lifecycle_state.is_gone() => return Ok(Observed::Ip(ip)),
+            Ok(ip) if !ip.lifecycle_state.is_gone() => return Ok(Observed::Ip(Box::new(ip))),
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
@@ -323,16 +461,23 @@ async fn observe_public_ip(pass: &mut Pass<'_>, owner: &Owner<'_>) -> Result<Obs
         if spec.public_ipv4_address.is_some() {
             return Ok(Observed::Blocked {
                 reason: "PublicIPDeleted",
-                message: format!("public IP {address} ({id}) was deleted outside the operator; the address cannot be recovered"),
+                message: format!(
+                    "public IP {address} ({id}) was deleted outside the operator; the address cannot be recovered"
+                ),
             });
         }
         pass.event(
             EventType::Warning,
             "PublicIPDeleted",
-            format!("public IP {address} ({id}) was deleted outside the operator; allocating a new one"),
+            format!(
+                "public IP {address} ({id}) was deleted outside the operator; allocating a new one"
+            ),
         )
         .await;
-        pass.status = ReservedIPStatus { conditions: std::mem::take(&mut pass.status.conditions), ..Default::default() };
+        pass.status = ReservedIPStatus {
+            conditions: std::mem::take(&mut pass.status.conditions),
+            ..Default::default()
+        };
         return Ok(Observed::None);
     }
     if let Some(address) = &spec.public_ipv4_address {
@@ -353,86 +498,147 @@ async fn observe_public_ip(pass: &mut Pass<'_>, owner: &Owner<'_>) -> Result<Obs
         if let Some(ip) = ours.into_iter().next() {
             info!(reservedip = %pass.rip.name_any(), id = %ip.id, "recovered the public IP of an unfinished create");
             pass.status.public_ip_id = Some(ip.id.clone());
-            return Ok(Observed::Ip(ip));
+            return Ok(Observed::Ip(Box::new(ip)));
         }
     }
     Ok(Observed::None)
 }
 
 /// `publicIPv4Address`: take over an existing reserved IP nobody else owns.
-async fn take_over(pass: &mut Pass<'_>, owner: &Owner<'_>, address: &str) -> Result<Observed, OciError> {
+async fn take_over(
+    pass: &mut Pass<'_>,
+    owner: &Owner<'_>,
+    address: &str,
+) -> Result<Observed, OciError> {
     let ctx = pass.ctx;
     let ip = match ctx.oci.get_public_ip_by_ip_address(address).await {
         Ok(ip) => ip,
         Err(e) if e.is_not_found() => {
             return Ok(Observed::Blocked {
                 reason: "AddressNotFound",
-                message: format!("no public IP {address} exists in OCI; reserve it (or bring it in a BYOIP pool) first"),
+                message: format!(
+                    "no public IP {address} exists in OCI; reserve it (or bring it in a BYOIP pool) first"
+                ),
             });
         }
         Err(e) => return Err(e),
     };
     let blocked = |reason, message| Ok(Observed::Blocked { reason, message });
     if ip.lifetime != crate::oci::Lifetime::Reserved {
-        return blocked("AddressNotReserved", format!("{address} is an ephemeral public IP; only reserved IPs can be taken over"));
+        return blocked(
+            "AddressNotReserved",
+            format!("{address} is an ephemeral public IP; only reserved IPs can be taken over"),
+        );
     }
     if ip.compartment_id.as_deref() != Some(ctx.settings.compartment_id.as_str()) {
-        return blocked("AddressInOtherCompartment", format!("{address} is not in the operator's compartment"));
+        return blocked(
+            "AddressInOtherCompartment",
+            format!("{address} is not in the operator's compartment"),
+        );
     }
     if let Some(pool) = &pass.rip.spec.public_ipv4_pool
         && ip.public_ip_pool_id.as_deref() != Some(pool.as_str())
     {
-        return blocked("AddressNotInPool", format!("{address} is not in pool {pool}"));
+        return blocked(
+            "AddressNotInPool",
+            format!("{address} is not in pool {pool}"),
+        );
     }
     match owner.classify(&ip) {
         Holder::Us => {}
         Holder::Nobody => {
             if plan::assigned_to(&ip).is_some() {
-                return blocked("AddressInUse", format!("{address} is assigned to {} outside the operator; unassign it first", plan::assigned_to(&ip).unwrap_or_default()));
+                return blocked(
+                    "AddressInUse",
+                    format!(
+                        "{address} is assigned to {} outside the operator; unassign it first",
+                        plan::assigned_to(&ip).unwrap_or_default()
+                    ),
+                );
             }
             // Claim it with our tags. if-match makes a concurrent claim by
             // another ReservedIP fail here instead of both believing they own it.
             let mut tags = ip.freeform_tags.clone();
             tags.extend(owner.tags());
-            let details = UpdatePublicIpDetails { freeform_tags: Some(tags), ..Default::default() };
-            let claimed = ctx.oci.update_public_ip(&ip.id, &details, ip.etag.as_deref()).await?;
+            let details = UpdatePublicIpDetails {
+                freeform_tags: Some(tags),
+                ..Default::default()
+            };
+            let claimed = ctx
+                .oci
+                .update_public_ip(&ip.id, &details, ip.etag.as_deref())
+                .await?;
             pass.status.adopted = true;
-            pass.event(EventType::Normal, "AddressTakenOver", format!("took over existing public IP {address}")).await;
+            pass.event(
+                EventType::Normal,
+                "AddressTakenOver",
+                format!("took over existing public IP {address}"),
+            )
+            .await;
             pass.status.public_ip_id = Some(claimed.id.clone());
-            return Ok(Observed::Ip(claimed));
+            return Ok(Observed::Ip(Box::new(claimed)));
         }
         Holder::OtherReservedIp { namespace, name } => {
-            return blocked("AddressOwnedByOther", format!("{address} is owned by ReservedIP {namespace}/{name}"));
+            return blocked(
+                "AddressOwnedByOther",
+                format!("{address} is owned by ReservedIP {namespace}/{name}"),
+            );
         }
         Holder::OtherCluster(c) => {
-            return blocked("AddressOwnedByOtherCluster", format!("{address} is owned by cluster {c:?}"));
+            return blocked(
+                "AddressOwnedByOtherCluster",
+                format!("{address} is owned by cluster {c:?}"),
+            );
         }
     }
     pass.status.public_ip_id = Some(ip.id.clone());
-    Ok(Observed::Ip(ip))
+    Ok(Observed::Ip(Box::new(ip)))
 }
 
-async fn resolve_target(pass: &Pass<'_>, rip: &ReservedIP, ctx: &Context) -> Result<Target, OciError> {
-    let Some(a) = &rip.spec.assignment else { return Ok(Target::Unassigned) };
-    let Some(pod_name) = &a.pod_name else { return ctx.resolver.resolve_private_ip(a).await };
+async fn resolve_target(
+    pass: &Pass<'_>,
+    rip: &ReservedIP,
+    ctx: &Context,
+) -> Result<Target, OciError> {
+    let Some(a) = &rip.spec.assignment else {
+        return Ok(Target::Unassigned);
+    };
+    let Some(pod_name) = &a.pod_name else {
+        return ctx.resolver.resolve_private_ip(a).await;
+    };
     let ns = rip.namespace().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let pod = match pods.get_opt(pod_name).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return Ok(Target::Absent { reason: "PodNotFound", message: format!("pod {ns}/{pod_name} does not exist (yet)") });
+            return Ok(Target::Absent {
+                reason: "PodNotFound",
+                message: format!("pod {ns}/{pod_name} does not exist (yet)"),
+            });
         }
         Err(e) => {
-            return Ok(Target::Absent { reason: "PodUnreadable", message: format!("reading pod {ns}/{pod_name}: {e}") });
+            return Ok(Target::Absent {
+                reason: "PodUnreadable",
+                message: format!("reading pod {ns}/{pod_name}: {e}"),
+            });
         }
     };
     let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
     let node = match node_name {
-        Some(n) => Api::<Node>::all(ctx.client.clone()).get_opt(&n).await.ok().flatten(),
+        Some(n) => Api::<Node>::all(ctx.client.clone())
+            .get_opt(&n)
+            .await
+            .ok()
+            .flatten(),
         None => None,
     };
     let s = &pass.status;
-    let known = match (&s.private_ip_id, &s.private_ip_address, &s.pod_name, &s.pod_uid) {
+    let known = match (
+        &s.private_ip_id,
+        &s.private_ip_address,
+        &s.pod_name,
+        &s.pod_uid,
+    ) {
         (Some(id), Some(addr), Some(n), Some(u)) => Some(ResolvedTarget {
             private_ip_id: id.clone(),
             private_ip_address: addr.clone(),
@@ -440,7 +646,9 @@ async fn resolve_target(pass: &Pass<'_>, rip: &ReservedIP, ctx: &Context) -> Res
         }),
         _ => None,
     };
-    ctx.resolver.resolve_pod(&pod, node.as_ref(), known.as_ref()).await
+    ctx.resolver
+        .resolve_pod(&pod, node.as_ref(), known.as_ref())
+        .await
 }
 
 /// Creates the public IP, with the marker recorded first.
@@ -456,10 +664,18 @@ async fn allocate(
         // recovered by the same retry token or by our tags, never by a second IP.
         pass.status.allocation_token = Some(uuid::Uuid::new_v4().simple().to_string());
         pass.status.state = Some(State::Allocating);
-        let marker = ReservedIPStatus { ..pass.status.clone() };
-        let p = Pass { rip: pass.rip, ctx, status: marker };
+        let marker = ReservedIPStatus {
+            ..pass.status.clone()
+        };
+        let p = Pass {
+            rip: pass.rip,
+            ctx,
+            status: marker,
+        };
         if let Err(e) = p.save().await {
-            return Err(OciError::Config(format!("could not record the allocation marker: {e}")));
+            return Err(OciError::Config(format!(
+                "could not record the allocation marker: {e}"
+            )));
         }
     }
     let token = pass.status.allocation_token.clone().unwrap_or_default();
@@ -485,23 +701,35 @@ async fn target_taken(mut pass: Pass<'_>, target: &Target, e: &OciError) -> Resu
             other.ip_address.unwrap_or_default()
         ),
         Ok(Some(other)) => {
-            let holder = match (other.freeform_tags.get(ownership::TAG_NAMESPACE), other.freeform_tags.get(ownership::TAG_NAME)) {
+            let holder = match (
+                other.freeform_tags.get(ownership::TAG_NAMESPACE),
+                other.freeform_tags.get(ownership::TAG_NAME),
+            ) {
                 (Some(ns), Some(n)) => format!("ReservedIP {ns}/{n}"),
                 _ => "a public IP not managed by this operator".to_string(),
             };
-            format!("private IP {private_ip} already has public IP {} of {holder}", other.ip_address.unwrap_or_default())
+            format!(
+                "private IP {private_ip} already has public IP {} of {holder}",
+                other.ip_address.unwrap_or_default()
+            )
         }
         _ => format!("OCI refused the assignment: {e}"),
     };
-    pass.warn_once("TargetHasPublicIP", &message).await;
-    pass.status.state = Some(if pass.status.public_ip_id.is_some() { State::Allocated } else { State::Pending });
+    pass.warn_once(TARGET_TAKEN, &message).await;
+    pass.status.state = Some(if pass.status.public_ip_id.is_some() {
+        State::Allocated
+    } else {
+        State::Pending
+    });
     if pass.status.public_ip_id.is_none() {
         // The create was refused: the next attempt needs a fresh token.
         pass.status.allocation_token = None;
     }
-    pass.condition(ASSIGNED, false, "TargetHasPublicIP", &message);
-    pass.condition(READY, false, "TargetHasPublicIP", &message);
-    let wait = ctx.backoff(&pass.rip.uid().unwrap_or_default()).max(ctx.settings.poll_interval * 10);
+    pass.condition(ASSIGNED, false, TARGET_TAKEN, &message);
+    pass.condition(READY, false, TARGET_TAKEN, &message);
+    let wait = ctx
+        .backoff(&pass.rip.uid().unwrap_or_default())
+        .max(ctx.settings.poll_interval * 10);
     pass.save().await?;
     Ok(Action::requeue(wait))
 }
@@ -517,18 +745,40 @@ async fn announce(pass: &Pass<'_>, step: &Step, ip: Option<&PublicIp>, target: &
         _ => String::new(),
     };
     let (reason, note) = match step {
-        Step::Allocate { assign_to: None } => ("Allocated", format!("allocated public IP {address}")),
-        Step::Allocate { assign_to: Some(_) } => ("Assigning", format!("allocated public IP {address}, assigning it to {to}")),
-        Step::Assign { .. } => ("Assigning", format!("assigning public IP {address} to {to}")),
+        Step::Allocate { assign_to: None } => {
+            ("Allocated", format!("allocated public IP {address}"))
+        }
+        Step::Allocate { assign_to: Some(_) } => (
+            "Assigning",
+            format!("allocated public IP {address}, assigning it to {to}"),
+        ),
+        Step::Assign { .. } => (
+            "Assigning",
+            format!("assigning public IP {address} to {to}"),
+        ),
         Step::Unassign => ("Unassigning", format!("unassigning public IP {address}")),
-        Step::Retag { .. } => ("Retagged", format!("restored the tags of public IP {address}")),
+        Step::Retag { .. } => (
+            "Retagged",
+            format!("restored the tags of public IP {address}"),
+        ),
         Step::Wait | Step::Done => {
             // A finished assignment is worth one event.
             let was = pass.rip.status.as_ref().and_then(|s| s.state);
             let now = plan::state_of(ip, target);
-            if was != Some(now) && matches!(now, State::Assigned | State::Allocated) && was.is_some() {
-                let reason = if now == State::Assigned { "Assigned" } else { "Unassigned" };
-                let note = if now == State::Assigned { format!("public IP {address} is assigned to {to}") } else { format!("public IP {address} is not assigned") };
+            if was != Some(now)
+                && matches!(now, State::Assigned | State::Allocated)
+                && was.is_some()
+            {
+                let reason = if now == State::Assigned {
+                    "Assigned"
+                } else {
+                    "Unassigned"
+                };
+                let note = if now == State::Assigned {
+                    format!("public IP {address} is assigned to {to}")
+                } else {
+                    format!("public IP {address} is not assigned")
+                };
                 pass.event(EventType::Normal, reason, note).await;
             }
             return;
@@ -564,16 +814,31 @@ fn record(pass: &mut Pass<'_>, ip: Option<&PublicIp>, target: &Target) {
     }
     let address = s.public_ip_address.clone().unwrap_or_default();
     match ip {
-        Some(_) => pass.condition(ALLOCATED, true, "Allocated", &format!("public IP {address} is held")),
+        Some(_) => pass.condition(
+            ALLOCATED,
+            true,
+            "Allocated",
+            &format!("public IP {address} is held"),
+        ),
         None => pass.condition(ALLOCATED, false, "Allocating", "creating the public IP"),
     }
     let (assigned, reason, message): (bool, &str, String) = match (target, state) {
-        (Target::Unassigned, State::Allocated) => (false, "NoAssignment", "the spec has no assignment".into()),
+        (Target::Unassigned, State::Allocated) => {
+            (false, "NoAssignment", "the spec has no assignment".into())
+        }
         (Target::Unassigned, _) => (false, "Unassigning", "taking the IP off its target".into()),
         (Target::Absent { reason, message }, _) => (false, reason, message.clone()),
         (Target::Refused { reason, message }, _) => (false, reason, message.clone()),
-        (Target::PrivateIp(t), State::Assigned) => (true, "Assigned", format!("assigned to {}", t.private_ip_address)),
-        (Target::PrivateIp(t), _) => (false, "Assigning", format!("assigning to {}", t.private_ip_address)),
+        (Target::PrivateIp(t), State::Assigned) => (
+            true,
+            "Assigned",
+            format!("assigned to {}", t.private_ip_address),
+        ),
+        (Target::PrivateIp(t), _) => (
+            false,
+            "Assigning",
+            format!("assigning to {}", t.private_ip_address),
+        ),
     };
     pass.condition(ASSIGNED, assigned, reason, &message);
     let ready = match target {
@@ -582,7 +847,10 @@ fn record(pass: &mut Pass<'_>, ip: Option<&PublicIp>, target: &Target) {
         Target::Absent { .. } | Target::Refused { .. } => false,
     };
     let (ready_reason, ready_message) = if ready {
-        (if assigned { "Assigned" } else { "Allocated" }, format!("public IP {address} is in the state the spec asks for"))
+        (
+            if assigned { "Assigned" } else { "Allocated" },
+            format!("public IP {address} is in the state the spec asks for"),
+        )
     } else {
         (reason, message)
     };
@@ -590,8 +858,16 @@ fn record(pass: &mut Pass<'_>, ip: Option<&PublicIp>, target: &Target) {
 }
 
 /// Releases (or, for a retained IP, unassigns and untags) the public IP.
+///
+/// Returning `Ok` lets the finalizer go, so every path that has not finished
+/// returns an error instead: [`Error::CleanupPending`] (OCI is still changing
+/// the IP, look again shortly) or [`Error::Oci`] (retried with backoff).
 async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
+    // The cache may lag behind our own last status write (the one that
+    // recorded the IP): read the object fresh before deciding what to release.
+    let fresh = fresh_status(rip, ctx).await?;
     let mut pass = Pass::new(rip, ctx);
+    pass.status = fresh;
     let owner = pass.owner()?;
     let retain = match rip.spec.reclaim_policy {
         Some(p) => p == ReclaimPolicy::Retain,
@@ -601,16 +877,22 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     if ids.is_empty() && pass.status.allocation_token.is_some() {
         // An unfinished create: release whatever it made, found by our tags.
         let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
-        match ctx.oci.list_public_ips(&query).await {
-            Ok(list) => ids = list.into_iter().filter(|ip| owner.classify(ip) == Holder::Us).map(|ip| ip.id).collect(),
-            Err(e) => return pass.oci_failed("looking for the public IP of an unfinished create", &e).await,
-        }
+        let list = ctx
+            .oci
+            .list_public_ips(&query)
+            .await
+            .map_err(|e| pass.cleanup_failed("finding the IP of an unfinished create", e))?;
+        ids = list
+            .into_iter()
+            .filter(|ip| owner.classify(ip) == Holder::Us)
+            .map(|ip| ip.id)
+            .collect();
     }
     for id in ids {
         let ip = match ctx.oci.get_public_ip(&id).await {
             Ok(ip) => ip,
             Err(e) if e.is_not_found() => continue,
-            Err(e) => return pass.oci_failed("reading the public IP to release", &e).await,
+            Err(e) => return Err(pass.cleanup_failed("reading the public IP to release", e)),
         };
         if ip.lifecycle_state.is_gone() {
             continue;
@@ -620,37 +902,63 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             warn!(%id, "public IP no longer carries our tags; letting go without touching it");
             continue;
         }
-        let result = if retain {
-            if ip.lifecycle_state.is_transitional() {
-                pass.status.state = Some(State::Releasing);
-                pass.save().await?;
-                return Ok(Action::requeue(ctx.settings.poll_interval));
-            }
+        if ip.lifecycle_state.is_transitional() {
+            return Err(Error::CleanupPending(format!(
+                "public IP {id} is {:?}",
+                ip.lifecycle_state
+            )));
+        }
+        if retain {
             if plan::assigned_to(&ip).is_some() {
-                let r = ctx.oci.update_public_ip(&id, &UpdatePublicIpDetails::unassign(), None).await;
-                if let Err(e) = r {
-                    return pass.oci_failed("unassigning the retained public IP", &e).await;
-                }
-                pass.status.state = Some(State::Releasing);
-                pass.save().await?;
-                return Ok(Action::requeue(ctx.settings.poll_interval));
+                ctx.oci
+                    .update_public_ip(&id, &UpdatePublicIpDetails::unassign(), None)
+                    .await
+                    .map_err(|e| pass.cleanup_failed("unassigning the retained public IP", e))?;
+                return Err(Error::CleanupPending(format!(
+                    "unassigning retained public IP {id}"
+                )));
             }
             let details = UpdatePublicIpDetails {
                 freeform_tags: Some(ownership::without_ownership(&ip.freeform_tags)),
                 ..Default::default()
             };
-            ctx.oci.update_public_ip(&id, &details, ip.etag.as_deref()).await.map(|_| ())
+            ctx.oci
+                .update_public_ip(&id, &details, ip.etag.as_deref())
+                .await
+                .map_err(|e| {
+                    pass.cleanup_failed(
+                        "removing the operator's tags from the retained public IP",
+                        e,
+                    )
+                })?;
         } else {
             // OCI unassigns and deletes in one call.
-            ctx.oci.delete_public_ip(&id, None).await.map(|_| ())
-        };
-        if let Err(e) = result {
-            return pass.oci_failed("releasing the public IP", &e).await;
+            ctx.oci
+                .delete_public_ip(&id, None)
+                .await
+                .map_err(|e| pass.cleanup_failed("releasing the public IP", e))?;
         }
         let address = ip.ip_address.unwrap_or_default();
-        let note = if retain { format!("retained public IP {address} (unassigned, untagged)") } else { format!("released public IP {address}") };
+        let note = if retain {
+            format!("retained public IP {address} (unassigned, untagged)")
+        } else {
+            format!("released public IP {address}")
+        };
         pass.event(EventType::Normal, "Released", note).await;
     }
     ctx.succeeded(&rip.uid().unwrap_or_default());
     Ok(Action::await_change())
+}
+
+/// The object's status as the API server has it now (not as cached).
+async fn fresh_status(rip: &ReservedIP, ctx: &Context) -> Result<ReservedIPStatus, Error> {
+    let api: Api<ReservedIP> = Api::namespaced(
+        ctx.client.clone(),
+        rip.metadata.namespace.as_deref().unwrap_or_default(),
+    );
+    Ok(api
+        .get_status(&rip.name_any())
+        .await?
+        .status
+        .unwrap_or_default())
 }

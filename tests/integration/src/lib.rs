@@ -1,1 +1,332 @@
-//! Integration tests live in `tests/`; this crate has no library code of its own.
+//! An operator sandbox per test: a namespace on the local control plane, an
+//! OCI emulator of its own (seeded with the sandbox topology that matches the
+//! kwok nodes) and the operator, running in-process through its real OCI
+//! client (signed HTTP), watching only that namespace.
+//!
+//! [`OperatorSandbox::finish`] deletes every ReservedIP while the operator
+//! still runs and checks that the emulator holds no public IP of this
+//! sandbox's cluster identity: nothing leaked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use k8s_oci_operator::crd::{ReservedIP, State, crd_yaml};
+use k8s_oci_operator::oci::{HttpOciClient, OciCredentials};
+use k8s_oci_operator::ownership::TAG_CLUSTER;
+use k8s_oci_operator::reconcile::{self, Context, Settings};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::conditions;
+use kube::{Api, Client, ResourceExt};
+use oci_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed, Timing};
+use serde_json::Value;
+use test_support::{TestNamespace, wait_for, wait_until};
+use tokio::sync::OnceCell;
+
+pub use test_support::client;
+
+/// The sandbox compartment of the emulator's seed.
+pub const COMPARTMENT: &str = "ocid1.compartment.oc1..sandbox";
+/// The BYOIP pool of the seed.
+pub const POOL: &str = "ocid1.publicippool.oc1.sandbox.pool1";
+/// An untagged, AVAILABLE reserved IP of the seed.
+pub const SPECIFIC_ADDRESS: &str = "198.51.100.77";
+
+static CRD: OnceCell<()> = OnceCell::const_new();
+
+/// Installs (or updates) the ReservedIP CRD from the checked-in file, once per test binary.
+pub async fn install_crd(client: &Client) -> Result<()> {
+    CRD.get_or_try_init(|| async {
+        let crd: CustomResourceDefinition = serde_yaml::from_str(&crd_yaml()?)?;
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply("integration-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+        wait_for(
+            &crds,
+            &crd.name_any(),
+            Duration::from_secs(30),
+            conditions::is_crd_established(),
+        )
+        .await?;
+        Ok::<_, anyhow::Error>(())
+    })
+    .await?;
+    Ok(())
+}
+
+pub struct OperatorSandbox {
+    pub client: Client,
+    pub emulator: EmulatorHandle,
+    pub cluster_id: String,
+    operator: Option<tokio::task::JoinHandle<()>>,
+    // Dropped last: the namespace goes once nothing in it holds a finalizer.
+    pub ns: TestNamespace,
+}
+
+impl OperatorSandbox {
+    pub async fn start(test: &str) -> Result<Self> {
+        Self::start_with(test, Timing::fast()).await
+    }
+
+    pub async fn start_with(test: &str, timing: Timing) -> Result<Self> {
+        // RUST_LOG=k8s_oci_operator=debug shows the operator's decisions.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let client = client().await?;
+        install_crd(&client).await?;
+        let ns = TestNamespace::create(&client, test).await?;
+        let emulator =
+            Emulator::start(EmulatorConfig::with_seed(Seed::sandbox()?).timing(timing)).await?;
+        let cluster_id = format!("test-{}", ns.name());
+        let me = Self {
+            client,
+            emulator,
+            cluster_id,
+            operator: None,
+            ns,
+        };
+        let mut me = me;
+        me.start_operator()?;
+        Ok(me)
+    }
+
+    /// Starts (or restarts) the in-process operator.
+    pub fn start_operator(&mut self) -> Result<()> {
+        self.stop_operator();
+        let config = oci_emulator::crate_dir()
+            .join("testdata")
+            .join("oci-config");
+        let credentials = OciCredentials::from_config_file(&config, "DEFAULT")?;
+        let oci = HttpOciClient::new(
+            credentials,
+            &self.emulator.base_url(),
+            Duration::from_secs(5),
+        )?;
+        let settings = Settings {
+            compartment_id: COMPARTMENT.into(),
+            cluster_id: self.cluster_id.clone(),
+            poll_interval: Duration::from_millis(200),
+            resync_interval: Duration::from_secs(5),
+            namespace: Some(self.ns.name().to_string()),
+        };
+        let subnets = vec![
+            "ocid1.subnet.oc1.sandbox.pods".to_string(),
+            "ocid1.subnet.oc1.sandbox.nodes".to_string(),
+        ];
+        let ctx = Context::new(self.client.clone(), Arc::new(oci), settings, subnets);
+        self.operator = Some(tokio::spawn(reconcile::run(ctx)));
+        Ok(())
+    }
+
+    pub fn stop_operator(&mut self) {
+        if let Some(op) = self.operator.take() {
+            op.abort();
+        }
+    }
+
+    pub fn rips(&self) -> Api<ReservedIP> {
+        self.ns.api()
+    }
+
+    /// Creates a ReservedIP from a manifest (its namespace is set to the sandbox's).
+    pub async fn create(&self, yaml: &str) -> Result<ReservedIP> {
+        let mut rip: ReservedIP =
+            serde_yaml::from_str(yaml).context("parsing the ReservedIP manifest")?;
+        rip.metadata.namespace = Some(self.ns.name().to_string());
+        Ok(self.rips().create(&PostParams::default(), &rip).await?)
+    }
+
+    /// Applies a manifest with server-side apply, as `kubectl apply` does.
+    pub async fn apply(&self, yaml: &str) -> Result<ReservedIP> {
+        let mut rip: ReservedIP =
+            serde_yaml::from_str(yaml).context("parsing the ReservedIP manifest")?;
+        rip.metadata.namespace = Some(self.ns.name().to_string());
+        let name = rip.name_any();
+        Ok(self
+            .rips()
+            .patch(
+                &name,
+                &PatchParams::apply("kubectl").force(),
+                &Patch::Apply(&rip),
+            )
+            .await?)
+    }
+
+    /// Waits until the ReservedIP is in `state` with its Ready condition as given.
+    pub async fn wait_state(&self, name: &str, state: State, ready: bool) -> Result<ReservedIP> {
+        let want = if ready { "True" } else { "False" };
+        wait_for(
+            &self.rips(),
+            name,
+            Duration::from_secs(30),
+            move |r: Option<&ReservedIP>| {
+                r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
+                    s.state == Some(state)
+                        && s.observed_generation.is_some()
+                        && k8s_oci_operator::conditions::get(&s.conditions, "Ready")
+                            .is_some_and(|c| c.status == want)
+                })
+            },
+        )
+        .await
+    }
+
+    /// The emulator's public IPs in OCI's JSON form.
+    pub fn public_ips(&self) -> Vec<Value> {
+        self.emulator.state()["publicIps"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The emulator's public IP with this OCID.
+    pub fn public_ip(&self, id: &str) -> Option<Value> {
+        self.public_ips().into_iter().find(|ip| ip["id"] == id)
+    }
+
+    /// Live public IPs carrying this sandbox's cluster tag.
+    pub fn ours(&self) -> Vec<Value> {
+        self.public_ips()
+            .into_iter()
+            .filter(|ip| ip["freeformTags"][TAG_CLUSTER] == self.cluster_id.as_str())
+            .filter(|ip| {
+                !matches!(
+                    ip["lifecycleState"].as_str(),
+                    Some("TERMINATED" | "TERMINATING")
+                )
+            })
+            .collect()
+    }
+
+    /// Every public IP of ours is owned by exactly one existing ReservedIP,
+    /// and no ReservedIP owns two.
+    pub async fn assert_no_leak(&self) -> Result<()> {
+        let rips = self.rips().list(&ListParams::default()).await?.items;
+        let owned: Vec<String> = rips
+            .iter()
+            .filter_map(|r| r.status.as_ref().and_then(|s| s.public_ip_id.clone()))
+            .collect();
+        for ip in self.ours() {
+            let id = ip["id"].as_str().unwrap_or_default();
+            let n = owned.iter().filter(|o| *o == id).count();
+            if n != 1 {
+                bail!(
+                    "public IP {id} ({}) is owned by {n} ReservedIPs: {ip}",
+                    ip["ipAddress"]
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every ReservedIP (the operator releases their IPs), then
+    /// checks that no public IP of this sandbox is left.
+    pub async fn finish(mut self) -> Result<()> {
+        let rips = self.rips();
+        rips.delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await?;
+        wait_until(Duration::from_secs(30), || async {
+            Ok(rips.list(&ListParams::default()).await?.items.is_empty())
+        })
+        .await
+        .context("ReservedIPs were not released")?;
+        let left = self.ours();
+        self.stop_operator();
+        if !left.is_empty() {
+            bail!("public IPs leaked after every ReservedIP was deleted: {left:?}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OperatorSandbox {
+    fn drop(&mut self) {
+        self.stop_operator();
+        // After a failed test, ReservedIPs may still hold the finalizer with no
+        // operator to remove it; strip it so the namespace can go.
+        let ns = self.ns.name().to_string();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let Ok(client) = Client::try_default().await else {
+                    return;
+                };
+                let api: Api<ReservedIP> = Api::namespaced(client, &ns);
+                if let Ok(list) = api.list(&ListParams::default()).await {
+                    for r in list.items {
+                        let patch = serde_json::json!({ "metadata": { "finalizers": null } });
+                        let _ = api
+                            .patch(
+                                &r.name_any(),
+                                &PatchParams::default(),
+                                &Patch::Merge(&patch),
+                            )
+                            .await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+impl OperatorSandbox {
+    /// Creates a pod (on `node` when given) and waits until it runs with an IP.
+    pub async fn running_pod(
+        &self,
+        name: &str,
+        node: Option<&str>,
+    ) -> Result<k8s_openapi::api::core::v1::Pod> {
+        use k8s_openapi::api::core::v1::Pod;
+        let mut spec = serde_json::json!({ "containers": [{ "name": "app", "image": "registry.example/app:1" }] });
+        if let Some(node) = node {
+            spec["nodeName"] = node.into();
+        }
+        let pod: Pod = serde_json::from_value(
+            serde_json::json!({ "metadata": { "name": name }, "spec": spec }),
+        )?;
+        let pods: Api<Pod> = self.ns.api();
+        pods.create(&PostParams::default(), &pod).await?;
+        wait_for(&pods, name, Duration::from_secs(30), |p: Option<&Pod>| {
+            p.and_then(|p| p.status.as_ref())
+                .is_some_and(|s| s.phase.as_deref() == Some("Running") && s.pod_ip.is_some())
+        })
+        .await
+    }
+
+    /// The emulator's private IP object with this OCID.
+    pub fn private_ip(&self, id: &str) -> Option<Value> {
+        self.emulator.state()["privateIps"]
+            .as_array()?
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+    }
+
+    /// Count of calls the emulator answered for `operation` (any status).
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.emulator.calls().total(operation)
+    }
+}
+
+/// State of a ReservedIP in a shape tests can print.
+pub fn describe(rip: &ReservedIP) -> String {
+    format!("{:?}", rip.status)
+}
+
+/// Reads `status.state`.
+pub fn state(rip: &ReservedIP) -> Option<State> {
+    rip.status.as_ref().and_then(|s| s.state)
+}

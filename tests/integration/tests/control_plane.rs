@@ -27,7 +27,11 @@ fn in_cidr(ip: &str, cidr: &str) -> bool {
     let (Ok(net), Ok(bits)) = (net.parse::<Ipv4Addr>(), bits.parse::<u32>()) else {
         return false;
     };
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     u32::from(ip) & mask == u32::from(net) & mask
 }
 
@@ -38,12 +42,30 @@ fn pod_running_with_ip(pod: Option<&Pod>) -> bool {
 
 /// The pod's IP is inside the pod CIDR of the node it was scheduled to.
 async fn assert_ip_from_node_cidr(nodes: &Api<Node>, pod: &Pod) -> Result<()> {
-    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).context("pod has no node")?;
+    let node_name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .context("pod has no node")?;
     let node = nodes.get(&node_name).await?;
-    let cidr = node.spec.and_then(|s| s.pod_cidr).context("node has no podCIDR")?;
-    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).context("pod has no IP")?;
-    assert!(in_cidr(&ip, &cidr), "pod {} got {ip}, outside its node's {cidr}", pod.name_any());
-    assert!(in_cidr(&ip, "10.0.64.0/18"), "pod IP {ip} outside the sandbox pods subnet");
+    let cidr = node
+        .spec
+        .and_then(|s| s.pod_cidr)
+        .context("node has no podCIDR")?;
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .context("pod has no IP")?;
+    assert!(
+        in_cidr(&ip, &cidr),
+        "pod {} got {ip}, outside its node's {cidr}",
+        pod.name_any()
+    );
+    assert!(
+        in_cidr(&ip, "10.0.64.0/18"),
+        "pod IP {ip} outside the sandbox pods subnet"
+    );
     Ok(())
 }
 
@@ -51,11 +73,19 @@ async fn assert_ip_from_node_cidr(nodes: &Api<Node>, pod: &Pod) -> Result<()> {
 async fn nodes_look_like_oke_workers() -> Result<()> {
     let nodes: Api<Node> = Api::all(client().await?);
     let list = nodes.list(&ListParams::default()).await?;
-    assert!(list.items.len() >= 3, "expected the 3 sandbox nodes, got {}", list.items.len());
+    assert!(
+        list.items.len() >= 3,
+        "expected the 3 sandbox nodes, got {}",
+        list.items.len()
+    );
     for node in &list.items {
         let spec = node.spec.as_ref().context("node spec")?;
         let provider = spec.provider_id.as_deref().unwrap_or_default();
-        assert!(provider.starts_with("oci://ocid1.instance."), "{}: providerID {provider}", node.name_any());
+        assert!(
+            provider.starts_with("oci://ocid1.instance."),
+            "{}: providerID {provider}",
+            node.name_any()
+        );
         let internal_ip = node
             .status
             .as_ref()
@@ -63,7 +93,10 @@ async fn nodes_look_like_oke_workers() -> Result<()> {
             .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
             .map(|a| a.address.clone())
             .context("node has no InternalIP")?;
-        assert!(in_cidr(&internal_ip, "10.0.0.0/24"), "node IP {internal_ip}");
+        assert!(
+            in_cidr(&internal_ip, "10.0.0.0/24"),
+            "node IP {internal_ip}"
+        );
     }
     Ok(())
 }
@@ -102,14 +135,23 @@ async fn crd_is_applied_and_served() -> Result<()> {
         let mut w = DynamicObject::new("w1", &ar);
         w.data = json!({ "spec": { "size": 3 } });
         // Discovery of a new CRD can lag its Established condition by a moment.
-        wait_until(TIMEOUT, || async { Ok(widgets.create(&PostParams::default(), &w).await.is_ok()) }).await?;
+        wait_until(TIMEOUT, || async {
+            Ok(widgets.create(&PostParams::default(), &w).await.is_ok())
+        })
+        .await?;
         let back = widgets.get("w1").await?;
         assert_eq!(back.data["spec"]["size"], 3);
         // The schema is enforced: size must be at least 1.
         let mut bad = DynamicObject::new("w2", &ar);
         bad.data = json!({ "spec": { "size": 0 } });
-        let err = widgets.create(&PostParams::default(), &bad).await.expect_err("schema must reject size 0");
-        assert!(err.to_string().contains("spec.size"), "unexpected error: {err}");
+        let err = widgets
+            .create(&PostParams::default(), &bad)
+            .await
+            .expect_err("schema must reject size 0");
+        assert!(
+            err.to_string().contains("spec.size"),
+            "unexpected error: {err}"
+        );
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -144,11 +186,16 @@ async fn pods_and_statefulset_pods_run_with_ips_from_node_cidr() -> Result<()> {
             }
         }
     }))?;
-    ns.api::<StatefulSet>().create(&PostParams::default(), &sts).await?;
+    ns.api::<StatefulSet>()
+        .create(&PostParams::default(), &sts)
+        .await?;
     // StatefulSet pods come one at a time, each after the previous is Running.
     for i in 0..3 {
         let name = format!("web-{i}");
-        wait_until(TIMEOUT, || async { Ok(pods.get_opt(&name).await?.is_some()) }).await?;
+        wait_until(TIMEOUT, || async {
+            Ok(pods.get_opt(&name).await?.is_some())
+        })
+        .await?;
         let pod = wait_for(&pods, &name, TIMEOUT, pod_running_with_ip).await?;
         assert_ip_from_node_cidr(&nodes, &pod).await?;
         let owner = pod.owner_references().first().map(|o| o.kind.clone());
@@ -163,9 +210,14 @@ async fn foreground_deletion_waits_for_a_blocking_dependent() -> Result<()> {
     let ns = TestNamespace::create(&client, "gc").await?;
     let cms: Api<ConfigMap> = ns.api();
 
-    let owner = cms.create(&PostParams::default(), &serde_json::from_value(json!({
-        "metadata": { "name": "owner" }
-    }))?).await?;
+    let owner = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": "owner" }
+            }))?,
+        )
+        .await?;
     let dependent: ConfigMap = serde_json::from_value(json!({
         "metadata": {
             "name": "dependent",
@@ -188,11 +240,22 @@ async fn foreground_deletion_waits_for_a_blocking_dependent() -> Result<()> {
     .await
     .context("the garbage collector never deleted the dependent")?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let held = cms.get("owner").await.context("owner vanished while its dependent was blocking")?;
-    assert!(held.finalizers().iter().any(|f| f == "foregroundDeletion"), "owner finalizers: {:?}", held.finalizers());
+    let held = cms
+        .get("owner")
+        .await
+        .context("owner vanished while its dependent was blocking")?;
+    assert!(
+        held.finalizers().iter().any(|f| f == "foregroundDeletion"),
+        "owner finalizers: {:?}",
+        held.finalizers()
+    );
 
-    cms.patch("dependent", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "finalizers": null } })))
-        .await?;
+    cms.patch(
+        "dependent",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "finalizers": null } })),
+    )
+    .await?;
     wait_until(TIMEOUT, || async {
         Ok(cms.get_opt("owner").await?.is_none() && cms.get_opt("dependent").await?.is_none())
     })

@@ -22,15 +22,16 @@ pub const TEST_LABEL: &str = "k8s-oci-operator.test/owned";
 /// A client for the local control plane named by `KUBECONFIG`.
 pub async fn client() -> Result<Client> {
     if std::env::var_os("KUBECONFIG").is_none() {
-        bail!("KUBECONFIG is not set: run `make cluster-up` and `source .sandbox/env` (or use `make test`)");
+        bail!(
+            "KUBECONFIG is not set: run `make cluster-up` and `source .sandbox/env` (or use `make test`)"
+        );
     }
     let client = Client::try_default()
         .await
         .context("connecting to the cluster named by KUBECONFIG")?;
-    client
-        .apiserver_version()
-        .await
-        .context("the cluster named by KUBECONFIG does not answer; is `make cluster-up` running?")?;
+    client.apiserver_version().await.context(
+        "the cluster named by KUBECONFIG does not answer; is `make cluster-up` running?",
+    )?;
     Ok(client)
 }
 
@@ -46,7 +47,13 @@ impl TestNamespace {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let prefix: String = prefix
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .take(40)
             .collect();
         let name = format!("t-{}-{suffix}", prefix.trim_matches('-'));
@@ -58,13 +65,17 @@ impl TestNamespace {
             .await
             .with_context(|| format!("creating test namespace {name}"))?;
         // Pods are refused until the namespace's default ServiceAccount exists.
-        let sa = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &name);
+        let sa =
+            Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &name);
         wait_until(Duration::from_secs(30), || async {
             Ok(sa.get_opt("default").await?.is_some())
         })
         .await
         .with_context(|| format!("default service account in {name}"))?;
-        Ok(Self { name, client: client.clone() })
+        Ok(Self {
+            name,
+            client: client.clone(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -88,12 +99,17 @@ impl Drop for TestNamespace {
         // runtime), so delete from a thread with its own runtime and client.
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async {
                 if let Ok(client) = Client::try_default().await {
-                    let _ = Api::<Namespace>::all(client).delete(&name, &DeleteParams::background()).await;
+                    let _ = Api::<Namespace>::all(client)
+                        .delete(&name, &DeleteParams::background())
+                        .await;
                 }
             });
         })
@@ -103,7 +119,12 @@ impl Drop for TestNamespace {
 
 /// Waits until `condition` holds for the named object, or fails after `timeout`
 /// with the object's last state in the error.
-pub async fn wait_for<K>(api: &Api<K>, name: &str, timeout: Duration, condition: impl Condition<K>) -> Result<K>
+pub async fn wait_for<K>(
+    api: &Api<K>,
+    name: &str,
+    timeout: Duration,
+    condition: impl Condition<K>,
+) -> Result<K>
 where
     K: Resource + Clone + Debug + serde::de::DeserializeOwned + Send + 'static,
 {

@@ -1,0 +1,656 @@
+//! [`HttpOciClient`]: the [`OciNetwork`] calls over HTTP, signed with
+//! oci-rust-sdk's `RequestSigner`.
+//!
+//! We build requests ourselves (rather than through oci-rust-sdk's client)
+//! because the signer must see the opc-retry-token and if-match headers, and
+//! because the endpoint must be configurable (the emulator speaks plain HTTP).
+
+use super::OciNetwork;
+use super::auth::{OciCredentials, SigningSource};
+use super::error::{OciError, OciResult};
+use super::model::*;
+use async_trait::async_trait;
+use oci_rust_sdk::auth::RequestSigner;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// OCI Core Services API version prefix.
+const API_VERSION: &str = "20160918";
+/// Safety stop for pagination: a server that keeps returning opc-next-page
+/// must not keep us looping forever.
+const MAX_PAGES: usize = 10_000;
+/// Page size asked for in list calls (OCI's maximum for these lists).
+const DEFAULT_PAGE_LIMIT: u32 = 1000;
+
+/// The Core Services endpoint of an OCI region (`https://iaas.<region>.oraclecloud.com`).
+pub fn region_endpoint(region: &str) -> String {
+    format!("https://iaas.{region}.oraclecloud.com")
+}
+
+/// Signs requests: once-parsed key for API keys, a fresh signer per request for
+/// rotating credentials (instance principals block on their own refresh, so
+/// they run on the blocking pool).
+enum Signer {
+    Fixed(Arc<RequestSigner>),
+    Rotating(Arc<dyn oci_rust_sdk::auth::AuthProvider>),
+}
+
+/// [`OciNetwork`] over HTTP(S).
+pub struct HttpOciClient {
+    http: reqwest::Client,
+    /// `<endpoint>/20160918`, without trailing slash.
+    base: Url,
+    signer: Signer,
+    page_limit: u32,
+}
+
+impl std::fmt::Debug for HttpOciClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOciClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpOciClient {
+    /// A client for `endpoint` (e.g. [`region_endpoint`] or the emulator's
+    /// `http://127.0.0.1:<port>`); every request gives up after `timeout`.
+    pub fn new(credentials: OciCredentials, endpoint: &str, timeout: Duration) -> OciResult<Self> {
+        let base = api_base(endpoint)?;
+        let signer = match credentials.source {
+            SigningSource::ApiKey(key) => {
+                Signer::Fixed(Arc::new(RequestSigner::new(key).map_err(|e| {
+                    OciError::Config(format!("unusable private key: {e}"))
+                })?))
+            }
+            SigningSource::Rotating(provider) => Signer::Rotating(provider),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("k8s-oci-operator/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| OciError::Config(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            signer,
+            page_limit: DEFAULT_PAGE_LIMIT,
+        })
+    }
+
+    /// Asks for `limit` items per page in list calls (default 1000); small
+    /// values exercise pagination in tests.
+    pub fn with_page_limit(mut self, limit: u32) -> Self {
+        self.page_limit = limit.max(1);
+        self
+    }
+
+    /// The API base URL requests go to (`<endpoint>/20160918`).
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Sends one signed request and returns the successful answer; non-2xx
+    /// answers become [`OciError::Service`].
+    async fn send(&self, call: Call<'_>) -> OciResult<Answer> {
+        let operation = call.operation;
+        let url = build_url(&self.base, call.path, &call.query);
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        if call.body.is_some() {
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+        }
+        for (name, value) in &call.headers {
+            let value = HeaderValue::from_str(value).map_err(|_| OciError::Signing {
+                operation,
+                message: format!("header {name} has characters HTTP does not allow"),
+            })?;
+            headers.insert(*name, value);
+        }
+        // Signed last: the signature covers the headers added above.
+        self.sign(
+            operation,
+            &call.method,
+            &url,
+            &mut headers,
+            call.body.as_deref(),
+        )
+        .await?;
+
+        let mut request = self
+            .http
+            .request(call.method.clone(), url.clone())
+            .headers(headers);
+        if let Some(body) = call.body {
+            request = request.body(body);
+        }
+        let started = Instant::now();
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport(operation, started, &e))?;
+        let status = response.status();
+        let response_headers = response.headers().clone();
+        let request_id = header(&response_headers, "opc-request-id");
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport(operation, started, &e))?;
+        tracing::debug!(
+            operation,
+            method = %call.method,
+            path = url.path(),
+            status = status.as_u16(),
+            request_id = request_id.as_deref().unwrap_or(""),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "OCI call"
+        );
+        if !status.is_success() {
+            return Err(service_error(operation, status, request_id, &body));
+        }
+        Ok(Answer {
+            operation,
+            status,
+            headers: response_headers,
+            request_id,
+            body: body.to_vec(),
+        })
+    }
+
+    async fn sign(
+        &self,
+        operation: &'static str,
+        method: &Method,
+        url: &Url,
+        headers: &mut HeaderMap,
+        body: Option<&[u8]>,
+    ) -> OciResult<()> {
+        let signing_error = |e: String| OciError::Signing {
+            operation,
+            message: e,
+        };
+        match &self.signer {
+            Signer::Fixed(signer) => signer
+                .sign_request(method.as_str(), url, headers, body)
+                .map_err(|e| signing_error(e.to_string())),
+            Signer::Rotating(provider) => {
+                let provider = provider.clone();
+                let (method, url) = (method.as_str().to_string(), url.clone());
+                let body = body.map(<[u8]>::to_vec);
+                let mut owned = std::mem::take(headers);
+                let signed = tokio::task::spawn_blocking(move || {
+                    let signer = RequestSigner::new(provider).map_err(|e| e.to_string())?;
+                    signer
+                        .sign_request(&method, &url, &mut owned, body.as_deref())
+                        .map_err(|e| e.to_string())?;
+                    Ok::<_, String>(owned)
+                })
+                .await
+                .map_err(|e| signing_error(e.to_string()))?
+                .map_err(signing_error)?;
+                *headers = signed;
+                Ok(())
+            }
+        }
+    }
+
+    /// Follows `opc-next-page` until the list is complete.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        query: Vec<(&'static str, String)>,
+        wrapped_in_items: bool,
+    ) -> OciResult<Vec<T>> {
+        let mut all = Vec::new();
+        let mut page: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut query = query.clone();
+            query.push(("limit", self.page_limit.to_string()));
+            if let Some(page) = page.take() {
+                query.push(("page", page));
+            }
+            let answer = self
+                .send(Call::new(operation, Method::GET, path).query(query))
+                .await?;
+            let items: Vec<T> = if wrapped_in_items {
+                answer.json::<Items<T>>()?.items
+            } else {
+                answer.json()?
+            };
+            all.extend(items);
+            match header(&answer.headers, "opc-next-page") {
+                Some(next) if !next.is_empty() => page = Some(next),
+                _ => return Ok(all),
+            }
+        }
+        Err(OciError::Decode {
+            operation,
+            status: 200,
+            message: format!("more than {MAX_PAGES} pages; giving up"),
+            request_id: None,
+        })
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        path: &str,
+    ) -> OciResult<(T, Option<String>)> {
+        let answer = self.send(Call::new(operation, Method::GET, path)).await?;
+        Ok((answer.json()?, header(&answer.headers, "etag")))
+    }
+
+    async fn public_ip_from(&self, call: Call<'_>) -> OciResult<PublicIp> {
+        let answer = self.send(call).await?;
+        let mut ip: PublicIp = answer.json()?;
+        ip.etag = header(&answer.headers, "etag");
+        Ok(ip)
+    }
+}
+
+#[async_trait]
+impl OciNetwork for HttpOciClient {
+    async fn create_public_ip(
+        &self,
+        details: &CreatePublicIpDetails,
+        retry_token: &str,
+    ) -> OciResult<PublicIp> {
+        let call = Call::new("CreatePublicIp", Method::POST, "/publicIps")
+            .json(details)?
+            .header("opc-retry-token", retry_token);
+        self.public_ip_from(call).await
+    }
+
+    async fn get_public_ip(&self, id: &str) -> OciResult<PublicIp> {
+        let path = format!("/publicIps/{}", segment(id));
+        self.public_ip_from(Call::new("GetPublicIp", Method::GET, &path))
+            .await
+    }
+
+    async fn get_public_ip_by_ip_address(&self, ip_address: &str) -> OciResult<PublicIp> {
+        let body = serde_json::json!({ "ipAddress": ip_address });
+        let call = Call::new(
+            "GetPublicIpByIpAddress",
+            Method::POST,
+            "/publicIps/actions/getByIpAddress",
+        )
+        .json(&body)?;
+        self.public_ip_from(call).await
+    }
+
+    async fn get_public_ip_by_private_ip_id(
+        &self,
+        private_ip_id: &str,
+    ) -> OciResult<Option<PublicIp>> {
+        let body = serde_json::json!({ "privateIpId": private_ip_id });
+        let call = Call::new(
+            "GetPublicIpByPrivateIpId",
+            Method::POST,
+            "/publicIps/actions/getByPrivateIpId",
+        )
+        .json(&body)?;
+        match self.public_ip_from(call).await {
+            Ok(ip) => Ok(Some(ip)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update_public_ip(
+        &self,
+        id: &str,
+        details: &UpdatePublicIpDetails,
+        if_match: Option<&str>,
+    ) -> OciResult<PublicIp> {
+        let path = format!("/publicIps/{}", segment(id));
+        let mut call = Call::new("UpdatePublicIp", Method::PUT, &path).json(details)?;
+        if let Some(etag) = if_match {
+            call = call.header("if-match", etag);
+        }
+        self.public_ip_from(call).await
+    }
+
+    async fn delete_public_ip(&self, id: &str, if_match: Option<&str>) -> OciResult<Deletion> {
+        let path = format!("/publicIps/{}", segment(id));
+        let mut call = Call::new("DeletePublicIp", Method::DELETE, &path);
+        if let Some(etag) = if_match {
+            call = call.header("if-match", etag);
+        }
+        match self.send(call).await {
+            Ok(_) => Ok(Deletion::Deleted),
+            Err(e) if e.is_not_found() => Ok(Deletion::AlreadyGone),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_public_ips(&self, query: &ListPublicIpsQuery) -> OciResult<Vec<PublicIp>> {
+        self.list_all("ListPublicIps", "/publicIps", public_ip_query(query), false)
+            .await
+    }
+
+    async fn list_private_ips(&self, filter: &PrivateIpFilter) -> OciResult<Vec<PrivateIp>> {
+        self.list_all(
+            "ListPrivateIps",
+            "/privateIps",
+            private_ip_query(filter),
+            false,
+        )
+        .await
+    }
+
+    async fn get_private_ip(&self, id: &str) -> OciResult<PrivateIp> {
+        let path = format!("/privateIps/{}", segment(id));
+        Ok(self.get_json("GetPrivateIp", &path).await?.0)
+    }
+
+    async fn get_vnic(&self, id: &str) -> OciResult<Vnic> {
+        let path = format!("/vnics/{}", segment(id));
+        Ok(self.get_json("GetVnic", &path).await?.0)
+    }
+
+    async fn list_vnic_attachments(
+        &self,
+        compartment_id: &str,
+        instance_id: Option<&str>,
+    ) -> OciResult<Vec<VnicAttachment>> {
+        let mut query = vec![("compartmentId", compartment_id.to_string())];
+        if let Some(instance_id) = instance_id {
+            query.push(("instanceId", instance_id.to_string()));
+        }
+        self.list_all("ListVnicAttachments", "/vnicAttachments", query, false)
+            .await
+    }
+
+    async fn get_subnet(&self, id: &str) -> OciResult<Subnet> {
+        let path = format!("/subnets/{}", segment(id));
+        Ok(self.get_json("GetSubnet", &path).await?.0)
+    }
+
+    async fn list_public_ip_pools(&self, compartment_id: &str) -> OciResult<Vec<PublicIpPool>> {
+        let query = vec![("compartmentId", compartment_id.to_string())];
+        self.list_all("ListPublicIpPools", "/publicIpPools", query, true)
+            .await
+    }
+
+    async fn get_public_ip_pool(&self, id: &str) -> OciResult<PublicIpPool> {
+        let path = format!("/publicIpPools/{}", segment(id));
+        Ok(self.get_json("GetPublicIpPool", &path).await?.0)
+    }
+}
+
+/// One request to make.
+struct Call<'a> {
+    operation: &'static str,
+    method: Method,
+    path: &'a str,
+    query: Vec<(&'static str, String)>,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl<'a> Call<'a> {
+    fn new(operation: &'static str, method: Method, path: &'a str) -> Self {
+        Self {
+            operation,
+            method,
+            path,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
+        self.query = query;
+        self
+    }
+
+    fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> OciResult<Self> {
+        let bytes = serde_json::to_vec(body).map_err(|e| OciError::Decode {
+            operation: self.operation,
+            status: 0,
+            message: format!("cannot encode request body: {e}"),
+            request_id: None,
+        })?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+}
+
+/// A successful answer.
+struct Answer {
+    operation: &'static str,
+    status: StatusCode,
+    headers: HeaderMap,
+    request_id: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json<T: DeserializeOwned>(&self) -> OciResult<T> {
+        serde_json::from_slice(&self.body).map_err(|e| OciError::Decode {
+            operation: self.operation,
+            status: self.status.as_u16(),
+            message: e.to_string(),
+            request_id: self.request_id.clone(),
+        })
+    }
+}
+
+/// `{"items": [...]}`, the collection shape of some OCI lists (pools).
+#[derive(Deserialize)]
+struct Items<T> {
+    items: Vec<T>,
+}
+
+/// OCI's error body.
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// `<endpoint>/20160918`; rejects endpoints that are not http(s) URLs.
+fn api_base(endpoint: &str) -> OciResult<Url> {
+    let mut url = Url::parse(endpoint.trim_end_matches('/'))
+        .map_err(|e| OciError::Config(format!("invalid OCI endpoint {endpoint:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(OciError::Config(format!(
+            "OCI endpoint must be an http(s) URL, got {endpoint:?}"
+        )));
+    }
+    let path = format!("{}/{API_VERSION}", url.path().trim_end_matches('/'));
+    url.set_path(&path);
+    url.set_query(None);
+    Ok(url)
+}
+
+/// `base` + `path` (already percent-encoded) + query pairs.
+fn build_url(base: &Url, path: &str, query: &[(&'static str, String)]) -> Url {
+    let mut url = base.clone();
+    url.set_path(&format!("{}{}", base.path(), path));
+    if !query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (name, value) in query {
+            pairs.append_pair(name, value);
+        }
+    }
+    url
+}
+
+/// Percent-encodes an OCID (or any id) for use as one path segment.
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn public_ip_query(query: &ListPublicIpsQuery) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![
+        ("scope", query.scope.clone()),
+        ("compartmentId", query.compartment_id.clone()),
+    ];
+    if let Some(ad) = &query.availability_domain {
+        pairs.push(("availabilityDomain", ad.clone()));
+    }
+    if let Some(lifetime) = query.lifetime {
+        let value = match lifetime {
+            Lifetime::Ephemeral => "EPHEMERAL",
+            Lifetime::Reserved => "RESERVED",
+            Lifetime::Unknown => "UNKNOWN",
+        };
+        pairs.push(("lifetime", value.to_string()));
+    }
+    if let Some(pool) = &query.public_ip_pool_id {
+        pairs.push(("publicIpPoolId", pool.clone()));
+    }
+    pairs
+}
+
+fn private_ip_query(filter: &PrivateIpFilter) -> Vec<(&'static str, String)> {
+    match filter {
+        PrivateIpFilter::AddressInSubnet {
+            subnet_id,
+            ip_address,
+        } => vec![
+            ("ipAddress", ip_address.clone()),
+            ("subnetId", subnet_id.clone()),
+        ],
+        PrivateIpFilter::Vnic { vnic_id } => vec![("vnicId", vnic_id.clone())],
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn transport(operation: &'static str, started: Instant, error: &reqwest::Error) -> OciError {
+    tracing::debug!(
+        operation,
+        timeout = error.is_timeout(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "OCI call failed without an answer"
+    );
+    // reqwest's Display omits the cause ("error sending request"); include the
+    // chain so "connection closed before message completed" is visible.
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    OciError::Transport {
+        operation,
+        timeout: error.is_timeout(),
+        elapsed: started.elapsed(),
+        message,
+    }
+}
+
+fn service_error(
+    operation: &'static str,
+    status: StatusCode,
+    request_id: Option<String>,
+    body: &[u8],
+) -> OciError {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let code = parsed
+        .as_ref()
+        .and_then(|b| b.code.clone())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("Unknown").to_string());
+    let message = parsed
+        .and_then(|b| b.message)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(512).collect());
+    OciError::Service {
+        operation,
+        status: status.as_u16(),
+        code,
+        message,
+        request_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_appends_api_version() {
+        let base = api_base("http://127.0.0.1:8080/").expect("valid");
+        assert_eq!(base.as_str(), "http://127.0.0.1:8080/20160918");
+        let base = api_base(&region_endpoint("eu-frankfurt-1")).expect("valid");
+        assert_eq!(
+            base.as_str(),
+            "https://iaas.eu-frankfurt-1.oraclecloud.com/20160918"
+        );
+        assert!(api_base("ftp://x").is_err());
+        assert!(api_base("not a url").is_err());
+    }
+
+    #[test]
+    fn urls_carry_path_and_query() {
+        let base = api_base("http://h:1").expect("valid");
+        let mut query = public_ip_query(&ListPublicIpsQuery::region("ocid1.compartment.oc1..c"));
+        query.push(("page", "a b&c".to_string()));
+        let url = build_url(&base, &format!("/publicIps/{}", segment("id/x")), &query);
+        assert_eq!(
+            url.as_str(),
+            "http://h:1/20160918/publicIps/id%2Fx?scope=REGION&compartmentId=ocid1.compartment.oc1..c&page=a+b%26c"
+        );
+    }
+
+    #[test]
+    fn private_ip_filters() {
+        let by_address = private_ip_query(&PrivateIpFilter::AddressInSubnet {
+            subnet_id: "s".into(),
+            ip_address: "10.0.0.1".into(),
+        });
+        assert_eq!(
+            by_address,
+            vec![("ipAddress", "10.0.0.1".into()), ("subnetId", "s".into())]
+        );
+        let by_vnic = private_ip_query(&PrivateIpFilter::Vnic {
+            vnic_id: "v".into(),
+        });
+        assert_eq!(by_vnic, vec![("vnicId", "v".into())]);
+    }
+
+    #[test]
+    fn error_bodies_become_service_errors() {
+        let err = service_error(
+            "DeletePublicIp",
+            StatusCode::CONFLICT,
+            Some("rid".into()),
+            br#"{"code":"IncorrectState","message":"busy"}"#,
+        );
+        assert_eq!(err.code(), Some("IncorrectState"));
+        assert!(err.is_retryable());
+        assert_eq!(err.request_id(), Some("rid"));
+        let err = service_error("GetVnic", StatusCode::BAD_GATEWAY, None, b"<html>");
+        assert_eq!(err.code(), Some("Bad Gateway"));
+        assert_eq!(err.status(), Some(502));
+        assert!(err.is_retryable());
+    }
+}

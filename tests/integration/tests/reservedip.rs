@@ -1,0 +1,541 @@
+//! End to end, on the local control plane and the OCI emulator: every block of
+//! the README's usage section, plus the cases around it (pod IP change, drift,
+//! conflicts, admission). Each test checks that no public IP is left that no
+//! ReservedIP owns.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use integration_tests::{OperatorSandbox, POOL, SPECIFIC_ADDRESS, state};
+use k8s_oci_operator::crd::{ReservedIP, State};
+use k8s_oci_operator::ownership::{TAG_NAME, TAG_UID};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use test_support::wait_until;
+
+const SEED_EXAMPLE: &str = r#"
+apiVersion: oci.k8s.logmein.com/v1alpha1
+kind: ReservedIP
+metadata:
+  name: my-reserved-ip
+spec:
+  tags:
+    owner: My team
+"#;
+
+fn with_assignment(pod: &str) -> String {
+    format!("{SEED_EXAMPLE}  assignment:\n    podName: {pod}\n")
+}
+
+fn status_field(
+    rip: &ReservedIP,
+    f: impl Fn(&k8s_oci_operator::crd::ReservedIPStatus) -> Option<String>,
+) -> String {
+    rip.status.as_ref().and_then(f).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocate_then_release() -> Result<()> {
+    let sb = OperatorSandbox::start("allocate").await?;
+    sb.create(SEED_EXAMPLE).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Allocated, true)
+        .await?;
+    let id = status_field(&rip, |s| s.public_ip_id.clone());
+    let ip = sb
+        .public_ip(&id)
+        .context("the emulator has the public IP")?;
+    assert_eq!(ip["lifetime"], "RESERVED");
+    assert_eq!(
+        ip["ipAddress"],
+        status_field(&rip, |s| s.public_ip_address.clone()).as_str()
+    );
+    assert_eq!(ip["freeformTags"]["owner"], "My team");
+    assert_eq!(
+        ip["freeformTags"][TAG_UID],
+        rip.uid().unwrap_or_default().as_str()
+    );
+    assert_eq!(ip["freeformTags"][TAG_NAME], "my-reserved-ip");
+    assert!(
+        rip.finalizers()
+            .iter()
+            .any(|f| f == "oci.k8s.logmein.com/reservedip")
+    );
+    sb.assert_no_leak().await?;
+
+    // `kubectl get reservedip` shows the README's columns.
+    let out = std::process::Command::new("kubectl")
+        .args(["get", "reservedip", "my-reserved-ip", "-n", sb.ns.name()])
+        .output()
+        .context("running kubectl (source .sandbox/env first)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("  ")
+        .filter(|s| !s.is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "STATE", "PUBLIC IP", "POD", "AGE"],
+        "kubectl printed:\n{text}"
+    );
+    let row = text.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.contains("allocated") && row.contains(ip["ipAddress"].as_str().unwrap_or("?")),
+        "row: {row}"
+    );
+
+    sb.rips()
+        .delete("my-reserved-ip", &DeleteParams::default())
+        .await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(sb.rips().get_opt("my-reserved-ip").await?.is_none())
+    })
+    .await?;
+    let ip = sb.public_ip(&id);
+    assert!(
+        ip.as_ref().is_none_or(|ip| matches!(
+            ip["lifecycleState"].as_str(),
+            Some("TERMINATED" | "TERMINATING")
+        )),
+        "released IP still live: {ip:?}"
+    );
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byoip_pool() -> Result<()> {
+    let sb = OperatorSandbox::start("pool").await?;
+    sb.create(&format!("{SEED_EXAMPLE}  publicIPv4Pool: {POOL}\n"))
+        .await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Allocated, true)
+        .await?;
+    let address = status_field(&rip, |s| s.public_ip_address.clone());
+    assert!(address.starts_with("203.0.113."), "pool address {address}");
+    let ip = sb
+        .public_ip(&status_field(&rip, |s| s.public_ip_id.clone()))
+        .context("ip")?;
+    assert_eq!(ip["publicIpPoolId"], POOL);
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn specific_address_is_taken_over_and_retained() -> Result<()> {
+    let sb = OperatorSandbox::start("specific").await?;
+    sb.create(&format!(
+        "{SEED_EXAMPLE}  publicIPv4Address: {SPECIFIC_ADDRESS}\n"
+    ))
+    .await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Allocated, true)
+        .await?;
+    assert_eq!(
+        status_field(&rip, |s| s.public_ip_address.clone()),
+        SPECIFIC_ADDRESS
+    );
+    assert!(rip.status.as_ref().is_some_and(|s| s.adopted));
+    let id = status_field(&rip, |s| s.public_ip_id.clone());
+    assert_eq!(id, "ocid1.publicip.oc1.sandbox.specific");
+
+    // A second ReservedIP for the same address is refused, and steals nothing.
+    sb.create(&format!(
+        "{}  publicIPv4Address: {SPECIFIC_ADDRESS}\n",
+        SEED_EXAMPLE.replace("my-reserved-ip", "second")
+    ))
+    .await?;
+    let second = sb.wait_state("second", State::Failed, false).await?;
+    let ready = k8s_oci_operator::conditions::get(
+        &second.status.as_ref().context("status")?.conditions,
+        "Ready",
+    )
+    .cloned()
+    .context("Ready")?;
+    assert_eq!(ready.reason, "AddressOwnedByOther");
+    assert!(
+        ready.message.contains("my-reserved-ip"),
+        "{}",
+        ready.message
+    );
+    sb.rips().delete("second", &DeleteParams::default()).await?;
+
+    // Deleting the owner keeps the address (the default for taken-over IPs),
+    // without the operator's tags.
+    sb.rips()
+        .delete("my-reserved-ip", &DeleteParams::default())
+        .await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(sb.rips().get_opt("my-reserved-ip").await?.is_none())
+    })
+    .await?;
+    let ip = sb.public_ip(&id).context("retained IP exists")?;
+    assert_eq!(ip["lifecycleState"], "AVAILABLE");
+    assert!(
+        ip["freeformTags"].get(TAG_UID).is_none(),
+        "ownership tags removed: {ip}"
+    );
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_to_pod_then_unassign_then_release() -> Result<()> {
+    let sb = OperatorSandbox::start("assign").await?;
+    let pod = sb.running_pod("some-pod", None).await?;
+    let pod_ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .context("pod ip")?;
+    sb.apply(SEED_EXAMPLE).await?;
+    sb.wait_state("my-reserved-ip", State::Allocated, true)
+        .await?;
+
+    sb.apply(&with_assignment("some-pod")).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    assert_eq!(status_field(&rip, |s| s.pod_name.clone()), "some-pod");
+    assert_eq!(status_field(&rip, |s| s.private_ip_address.clone()), pod_ip);
+    let ip = sb
+        .public_ip(&status_field(&rip, |s| s.public_ip_id.clone()))
+        .context("ip")?;
+    assert_eq!(ip["lifecycleState"], "ASSIGNED");
+    let private = sb
+        .private_ip(ip["assignedEntityId"].as_str().unwrap_or_default())
+        .context("private ip")?;
+    assert_eq!(
+        private["ipAddress"],
+        pod_ip.as_str(),
+        "the public IP is on the pod's private IP"
+    );
+    sb.assert_no_leak().await?;
+
+    // Remove the assignment section and re-apply.
+    sb.apply(SEED_EXAMPLE).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Allocated, true)
+        .await?;
+    assert_eq!(rip.status.as_ref().and_then(|s| s.pod_name.clone()), None);
+    let ip = sb
+        .public_ip(&status_field(&rip, |s| s.public_ip_id.clone()))
+        .context("ip")?;
+    assert!(ip["assignedEntityId"].is_null(), "unassigned in OCI: {ip}");
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocate_and_assign_in_one_step_then_release_in_one_step() -> Result<()> {
+    let sb = OperatorSandbox::start("onestep").await?;
+    sb.running_pod("some-pod", None).await?;
+    sb.emulator.reset_calls();
+    sb.create(&with_assignment("some-pod")).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    assert_eq!(
+        sb.calls("CreatePublicIp"),
+        1,
+        "one create that also assigns"
+    );
+    assert_eq!(sb.calls("UpdatePublicIp"), 0, "no separate assign call");
+    let id = status_field(&rip, |s| s.public_ip_id.clone());
+
+    // Delete while assigned: unassigned and released in one step.
+    sb.rips()
+        .delete("my-reserved-ip", &DeleteParams::default())
+        .await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(sb.rips().get_opt("my-reserved-ip").await?.is_none())
+    })
+    .await?;
+    assert_eq!(sb.calls("DeletePublicIp"), 1);
+    let ip = sb.public_ip(&id);
+    assert!(
+        ip.as_ref()
+            .is_none_or(|ip| ip["lifecycleState"] != "ASSIGNED"),
+        "{ip:?}"
+    );
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_a_missing_pod_and_follows_a_recreated_one() -> Result<()> {
+    let sb = OperatorSandbox::start("follow").await?;
+    sb.create(&with_assignment("later")).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Allocated, false)
+        .await?;
+    let assigned = k8s_oci_operator::conditions::get(
+        &rip.status.as_ref().context("status")?.conditions,
+        "Assigned",
+    )
+    .cloned()
+    .context("cond")?;
+    assert_eq!(assigned.reason, "PodNotFound");
+
+    // The pod's arrival triggers the assignment (resync is slower than this wait allows).
+    let first = sb.running_pod("later", Some("sandbox-node-0")).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    assert_eq!(
+        status_field(&rip, |s| s.pod_uid.clone()),
+        first.uid().unwrap_or_default()
+    );
+
+    // Recreated on another node, with another IP: the public IP follows.
+    let pods: Api<Pod> = sb.ns.api();
+    pods.delete("later", &DeleteParams::default().grace_period(0))
+        .await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(pods.get_opt("later").await?.is_none())
+    })
+    .await?;
+    let second = sb.running_pod("later", Some("sandbox-node-1")).await?;
+    let new_ip = second
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .context("ip")?;
+    wait_until(Duration::from_secs(30), || async {
+        let r = sb.rips().get("my-reserved-ip").await?;
+        Ok(state(&r) == Some(State::Assigned)
+            && status_field(&r, |s| s.private_ip_address.clone()) == new_ip)
+    })
+    .await
+    .context("the public IP did not follow the recreated pod")?;
+    sb.assert_no_leak().await?;
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_to_a_private_ip_address() -> Result<()> {
+    let sb = OperatorSandbox::start("privateip").await?;
+    sb.create(&format!("{SEED_EXAMPLE}  assignment:\n    privateIPAddress: 10.0.66.200\n    subnetId: ocid1.subnet.oc1.sandbox.pods\n")).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    assert_eq!(
+        status_field(&rip, |s| s.private_ip_address.clone()),
+        "10.0.66.200"
+    );
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reserved_ips_for_one_pod_one_wins() -> Result<()> {
+    let sb = OperatorSandbox::start("twoforone").await?;
+    sb.running_pod("some-pod", None).await?;
+    sb.create(&with_assignment("some-pod")).await?;
+    let first = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    sb.create(&with_assignment("some-pod").replace("my-reserved-ip", "second"))
+        .await?;
+    let second = sb.wait_state("second", State::Allocated, false).await?;
+    let ready = k8s_oci_operator::conditions::get(
+        &second.status.as_ref().context("status")?.conditions,
+        "Ready",
+    )
+    .cloned()
+    .context("Ready")?;
+    assert_eq!(ready.reason, "TargetHasPublicIP");
+    assert!(
+        ready.message.contains("my-reserved-ip"),
+        "says who holds it: {}",
+        ready.message
+    );
+    // The first keeps its assignment.
+    let first_now = sb.rips().get("my-reserved-ip").await?;
+    assert_eq!(state(&first_now), Some(State::Assigned));
+    assert_eq!(
+        first_now
+            .status
+            .as_ref()
+            .and_then(|s| s.public_ip_id.clone()),
+        first.status.as_ref().and_then(|s| s.public_ip_id.clone())
+    );
+    sb.assert_no_leak().await?;
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_put_back() -> Result<()> {
+    let sb = OperatorSandbox::start("drift").await?;
+    sb.running_pod("some-pod", None).await?;
+    sb.create(&with_assignment("some-pod")).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    let id = status_field(&rip, |s| s.public_ip_id.clone());
+    // Someone unassigns and retags the IP behind the operator's back.
+    let config = oci_emulator::crate_dir()
+        .join("testdata")
+        .join("oci-config");
+    let oci = k8s_oci_operator::oci::HttpOciClient::new(
+        k8s_oci_operator::oci::OciCredentials::from_config_file(&config, "DEFAULT")?,
+        &sb.emulator.base_url(),
+        Duration::from_secs(5),
+    )?;
+    use k8s_oci_operator::oci::{OciNetwork, UpdatePublicIpDetails};
+    oci.update_public_ip(
+        &id,
+        &UpdatePublicIpDetails {
+            freeform_tags: Some(Default::default()),
+            ..UpdatePublicIpDetails::unassign()
+        },
+        None,
+    )
+    .await?;
+    // The next resync (5 s in tests) puts both back.
+    wait_until(Duration::from_secs(30), || async {
+        let ip = sb.public_ip(&id).unwrap_or_default();
+        Ok(ip["lifecycleState"] == "ASSIGNED" && ip["freeformTags"]["owner"] == "My team")
+    })
+    .await
+    .context("drift was not corrected")?;
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_specs_are_rejected_at_admission() -> Result<()> {
+    let sb = OperatorSandbox::start("admission").await?;
+    let cases = [
+        (
+            "assignment:\n    podName: a\n    privateIPAddress: 10.0.0.1\n",
+            "exactly one of podName, privateIPAddress or privateIPId",
+        ),
+        ("publicIPv4Address: 300.1.1.1\n", "publicIPv4Address"),
+        ("publicIPv4Pool: not-an-ocid\n", "publicIPv4Pool"),
+        ("assignment:\n    podName: Not_A_Pod\n", "podName"),
+        (
+            "assignment:\n    subnetId: ocid1.subnet.oc1.sandbox.pods\n",
+            "exactly one of",
+        ),
+    ];
+    for (i, (spec, expect)) in cases.iter().enumerate() {
+        let yaml = format!(
+            "{}  {spec}",
+            SEED_EXAMPLE.replace("my-reserved-ip", &format!("bad-{i}"))
+        );
+        let err = sb
+            .create(&yaml)
+            .await
+            .expect_err(&format!("admission must refuse:\n{yaml}"));
+        assert!(err.to_string().contains(expect), "case {i}: {err}");
+    }
+    let reserved = format!("{SEED_EXAMPLE}    k8s-oci-operator-uid: forged\n");
+    let err = sb.create(&reserved).await.expect_err("reserved tag key");
+    assert!(
+        err.to_string().contains("reserved for the operator"),
+        "{err}"
+    );
+
+    // The pool cannot be changed once set.
+    sb.create(&format!("{SEED_EXAMPLE}  publicIPv4Pool: {POOL}\n"))
+        .await?;
+    let patch = json!({ "spec": { "publicIPv4Pool": "ocid1.publicippool.oc1.sandbox.other" } });
+    let err = sb
+        .rips()
+        .patch(
+            "my-reserved-ip",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect_err("immutable");
+    assert!(err.to_string().contains("immutable"), "{err}");
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_reference_cleanup_holds_the_pod_until_released() -> Result<()> {
+    let sb = OperatorSandbox::start("ownerref").await?;
+    let pod = sb.running_pod("some-pod", None).await?;
+    let yaml = format!(
+        "{}  ownerReferences:\n  - apiVersion: v1\n    kind: Pod\n    name: some-pod\n    uid: {}\n    blockOwnerDeletion: true\nspec:\n  tags:\n    owner: My team\n  assignment:\n    podName: some-pod\n",
+        "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: my-reserved-ip\n",
+        pod.uid().unwrap_or_default()
+    );
+    sb.create(&yaml).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    let id = status_field(&rip, |s| s.public_ip_id.clone());
+
+    let pods: Api<Pod> = sb.ns.api();
+    pods.delete("some-pod", &DeleteParams::foreground()).await?;
+    // The garbage collector (which may need up to ~30 s to discover a newly
+    // installed CRD) deletes the ReservedIP; the operator releases the IP; the
+    // pod goes only after that.
+    wait_until(Duration::from_secs(90), || async {
+        Ok(pods.get_opt("some-pod").await?.is_none()
+            && sb.rips().get_opt("my-reserved-ip").await?.is_none())
+    })
+    .await
+    .context("pod and ReservedIP were not cleaned up")?;
+    let ip = sb.public_ip(&id);
+    assert!(
+        ip.as_ref().is_none_or(|ip| matches!(
+            ip["lifecycleState"].as_str(),
+            Some("TERMINATED" | "TERMINATING")
+        )),
+        "{ip:?}"
+    );
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_pod_reserved_ip_created_with_the_pods_service_account() -> Result<()> {
+    let sb = OperatorSandbox::start("perpod").await?;
+    let ns = sb.ns.name().to_string();
+    // The README's ServiceAccount, Role and RoleBinding (with the Role's name
+    // spelled the same in both places).
+    let rbac: Vec<serde_json::Value> = vec![
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reservedip-user"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "reservedip-user-role"},
+               "rules": [{"apiGroups": ["oci.k8s.logmein.com"], "resources": ["reservedips"], "verbs": ["*"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "reservedip-user-rolebinding"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reservedip-user-role"},
+               "subjects": [{"kind": "ServiceAccount", "name": "reservedip-user"}]}),
+    ];
+    for obj in rbac {
+        let tm: kube::core::TypeMeta = serde_json::from_value(obj.clone())?;
+        let ar = kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::try_from(&tm)?);
+        let api: Api<kube::core::DynamicObject> = Api::namespaced_with(sb.client.clone(), &ns, &ar);
+        api.create(&PostParams::default(), &serde_json::from_value(obj)?)
+            .await?;
+    }
+    let pod = sb.running_pod("web-0", None).await?;
+
+    // What the initContainer applies, as the pod's service account.
+    let mut config = kube::Config::infer().await?;
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:reservedip-user"));
+    let as_pod = kube::Client::try_from(config)?;
+    let rips: Api<ReservedIP> = Api::namespaced(as_pod, &ns);
+    let rip: ReservedIP = serde_yaml::from_str(&format!(
+        "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: web-0\n  namespace: {ns}\nspec:\n  tags:\n    owner: My team\n    pod: web-0\n    namespace: {ns}\n  assignment:\n    podName: web-0\n"
+    ))?;
+    rips.patch(
+        "web-0",
+        &PatchParams::apply("kubectl").force(),
+        &Patch::Apply(&rip),
+    )
+    .await?;
+    // The initContainer's loop: wait until .status.state is "assigned".
+    wait_until(Duration::from_secs(30), || async {
+        Ok(rips.get("web-0").await.ok().and_then(|r| state(&r)) == Some(State::Assigned))
+    })
+    .await?;
+    let r = rips.get("web-0").await?;
+    assert_eq!(
+        status_field(&r, |s| s.private_ip_address.clone()),
+        pod.status.and_then(|s| s.pod_ip).unwrap_or_default()
+    );
+    sb.finish().await
+}

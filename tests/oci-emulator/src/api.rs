@@ -1,0 +1,408 @@
+//! The emulated OCI API over HTTP: authentication, faults, dispatch to the
+//! [`World`], and OCI-shaped responses.
+
+use crate::calls::DROPPED;
+use crate::error::ApiError;
+use crate::faults::Outcome;
+use crate::model::{Lifetime, Scope, UpdatePublicIpDetails};
+use crate::paging::paginate;
+use crate::routes::Route;
+use crate::server::{Dropped, HttpResponse, Shared, json_response};
+use crate::signature::{self, SignedRequest};
+use crate::world::{PrivateIpFilter, PublicIpFilter, World};
+use bytes::Bytes;
+use http::request::Parts;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// A successful answer before it becomes HTTP.
+struct Reply {
+    status: u16,
+    body: Option<Value>,
+    etag: Option<String>,
+    next_page: Option<String>,
+}
+
+impl Reply {
+    fn json(body: impl Serialize) -> Result<Self, ApiError> {
+        let body = serde_json::to_value(body)
+            .map_err(|e| ApiError::new(500, "InternalServerError", e.to_string()))?;
+        Ok(Self {
+            status: 200,
+            body: Some(body),
+            etag: None,
+            next_page: None,
+        })
+    }
+
+    fn with_etag(mut self, etag: &str) -> Self {
+        self.etag = Some(etag.to_string());
+        self
+    }
+
+    fn no_content() -> Self {
+        Self {
+            status: 204,
+            body: None,
+            etag: None,
+            next_page: None,
+        }
+    }
+}
+
+/// Handles one API request. `Err(Dropped)` tells the server to close the
+/// connection without answering.
+pub async fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<HttpResponse, Dropped> {
+    let request_id = new_request_id();
+    let Some(route) = Route::parse(&parts.method, parts.uri.path()) else {
+        let error = ApiError::no_route(parts.method.as_str(), parts.uri.path());
+        shared.record("Unknown", "404");
+        return Ok(error_response(&error, &request_id));
+    };
+    let operation = route.operation();
+    let headers = header_map(parts);
+
+    if shared.verify_signatures {
+        let signed = SignedRequest {
+            method: parts.method.as_str(),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
+            headers: &headers,
+            body,
+        };
+        let verdict = {
+            let keys = shared.keys();
+            signature::verify(&signed, &keys, chrono::Utc::now(), shared.max_clock_skew)
+        };
+        if let Err(reason) = verdict {
+            tracing::debug!(operation, reason, "rejected signature");
+            shared.record(operation, "401");
+            return Ok(error_response(
+                &ApiError::not_authenticated(reason),
+                &request_id,
+            ));
+        }
+    }
+
+    let decision = shared.faults().decide(operation, Instant::now());
+    if !decision.latency.is_zero() {
+        tokio::time::sleep(decision.latency).await;
+    }
+    let drop_connection = match decision.outcome {
+        Outcome::Throttle => {
+            return Ok(failed(
+                shared,
+                operation,
+                ApiError::too_many_requests(),
+                &request_id,
+            ));
+        }
+        Outcome::Fail500 => {
+            return Ok(failed(shared, operation, ApiError::internal(), &request_id));
+        }
+        Outcome::Fail503 => {
+            return Ok(failed(
+                shared,
+                operation,
+                ApiError::unavailable(),
+                &request_id,
+            ));
+        }
+        Outcome::Proceed { drop_connection } => drop_connection,
+    };
+
+    let query = query_map(parts);
+    let result = {
+        let mut world = shared.world();
+        let now = Instant::now();
+        world.tick(now);
+        dispatch(&mut world, now, &route, &query, &headers, body)
+    };
+    if drop_connection {
+        tracing::debug!(operation, "dropping the connection after applying the call");
+        shared.record(operation, DROPPED);
+        return Err(Dropped);
+    }
+    let response = match result {
+        Ok(reply) => {
+            shared.record(operation, &reply.status.to_string());
+            success_response(reply, &request_id)
+        }
+        Err(error) => {
+            shared.record(operation, &error.status.to_string());
+            error_response(&error, &request_id)
+        }
+    };
+    tracing::debug!(
+        operation,
+        status = response.status().as_u16(),
+        request_id,
+        "API call"
+    );
+    Ok(response)
+}
+
+fn failed(shared: &Shared, operation: &str, error: ApiError, request_id: &str) -> HttpResponse {
+    shared.record(operation, &error.status.to_string());
+    error_response(&error, request_id)
+}
+
+fn dispatch(
+    world: &mut World,
+    now: Instant,
+    route: &Route,
+    query: &BTreeMap<String, String>,
+    headers: &BTreeMap<String, String>,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let q = |name: &str| query.get(name).map(String::as_str);
+    match route {
+        Route::CreatePublicIp => {
+            let details = json_object(body)?;
+            let token = headers.get("opc-retry-token").map(String::as_str);
+            let ip = world.create_public_ip(now, &details, token)?;
+            Ok(Reply::json(&ip)?.with_etag(&ip.etag))
+        }
+        Route::GetPublicIp(id) => {
+            let ip = world.get_public_ip(id)?;
+            Ok(Reply::json(&ip)?.with_etag(&ip.etag))
+        }
+        Route::GetPublicIpByIpAddress => {
+            let address = string_field(&json_object(body)?, "ipAddress")?;
+            let ip = world.get_public_ip_by_ip_address(&address)?;
+            Ok(Reply::json(&ip)?.with_etag(&ip.etag))
+        }
+        Route::GetPublicIpByPrivateIpId => {
+            let private_ip_id = string_field(&json_object(body)?, "privateIpId")?;
+            let ip = world.get_public_ip_by_private_ip_id(&private_ip_id)?;
+            Ok(Reply::json(&ip)?.with_etag(&ip.etag))
+        }
+        Route::UpdatePublicIp(id) => {
+            let details: UpdatePublicIpDetails = serde_json::from_value(json_object(body)?)
+                .map_err(|e| {
+                    ApiError::cannot_parse(format!("Invalid UpdatePublicIpDetails: {e}"))
+                })?;
+            let if_match = headers.get("if-match").map(String::as_str);
+            let ip = world.update_public_ip(now, id, details, if_match)?;
+            Ok(Reply::json(&ip)?.with_etag(&ip.etag))
+        }
+        Route::DeletePublicIp(id) => {
+            let if_match = headers.get("if-match").map(String::as_str);
+            world.delete_public_ip(now, id, if_match)?;
+            Ok(Reply::no_content())
+        }
+        Route::ListPublicIps => {
+            let filter = public_ip_filter(query)?;
+            world.check_compartment(&filter.compartment_id)?;
+            page(world.list_public_ips(&filter), q("limit"), q("page"))
+        }
+        Route::ListPrivateIps => {
+            let filter = private_ip_filter(query)?;
+            page(world.list_private_ips(&filter), q("limit"), q("page"))
+        }
+        Route::GetPrivateIp(id) => Reply::json(world.get_private_ip(id)?),
+        Route::GetVnic(id) => Reply::json(world.get_vnic(id)?),
+        Route::ListVnicAttachments => {
+            let compartment_id =
+                q("compartmentId").ok_or_else(|| ApiError::missing("compartmentId"))?;
+            world.check_compartment(compartment_id)?;
+            let attachments =
+                world.list_vnic_attachments(compartment_id, q("instanceId"), q("vnicId"));
+            page(attachments, q("limit"), q("page"))
+        }
+        Route::GetSubnet(id) => Reply::json(world.get_subnet(id)?),
+        Route::ListPublicIpPools => {
+            let compartment_id =
+                q("compartmentId").ok_or_else(|| ApiError::missing("compartmentId"))?;
+            world.check_compartment(compartment_id)?;
+            let pools = world.list_public_ip_pools(compartment_id, q("displayName"));
+            let (items, next_page) = paginate(pools, q("limit"), q("page"))?;
+            let mut reply = Reply::json(serde_json::json!({ "items": items }))?;
+            reply.next_page = next_page;
+            Ok(reply)
+        }
+        Route::GetPublicIpPool(id) => Reply::json(world.get_public_ip_pool(id)?),
+    }
+}
+
+/// A page of a bare-array list.
+fn page<T: Serialize>(
+    items: Vec<T>,
+    limit: Option<&str>,
+    page: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let (items, next_page) = paginate(items, limit, page)?;
+    let mut reply = Reply::json(items)?;
+    reply.next_page = next_page;
+    Ok(reply)
+}
+
+/// ListPublicIps query: scope and compartmentId are required.
+pub fn public_ip_filter(query: &BTreeMap<String, String>) -> Result<PublicIpFilter, ApiError> {
+    let scope = match query.get("scope").map(String::as_str) {
+        None => return Err(ApiError::missing("scope")),
+        Some("REGION") => Scope::Region,
+        Some("AVAILABILITY_DOMAIN") => Scope::AvailabilityDomain,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "scope must be REGION or AVAILABILITY_DOMAIN, got {other:?}"
+            )));
+        }
+    };
+    let compartment_id = query
+        .get("compartmentId")
+        .cloned()
+        .ok_or_else(|| ApiError::missing("compartmentId"))?;
+    let availability_domain = query.get("availabilityDomain").cloned();
+    if scope == Scope::AvailabilityDomain && availability_domain.is_none() {
+        return Err(ApiError::missing("availabilityDomain"));
+    }
+    let lifetime = match query.get("lifetime").map(String::as_str) {
+        None => None,
+        Some("RESERVED") => Some(Lifetime::Reserved),
+        Some("EPHEMERAL") => Some(Lifetime::Ephemeral),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "lifetime must be EPHEMERAL or RESERVED, got {other:?}"
+            )));
+        }
+    };
+    Ok(PublicIpFilter {
+        compartment_id,
+        scope,
+        availability_domain,
+        lifetime,
+        public_ip_pool_id: query.get("publicIpPoolId").cloned(),
+    })
+}
+
+/// ListPrivateIps query: subnetId or vnicId is required; ipAddress needs subnetId.
+pub fn private_ip_filter(query: &BTreeMap<String, String>) -> Result<PrivateIpFilter, ApiError> {
+    let filter = PrivateIpFilter {
+        subnet_id: query.get("subnetId").cloned(),
+        vnic_id: query.get("vnicId").cloned(),
+        ip_address: query.get("ipAddress").cloned(),
+    };
+    if query.contains_key("vlanId") {
+        return Err(ApiError::invalid("The emulator has no VLANs"));
+    }
+    if filter.ip_address.is_some() && filter.subnet_id.is_none() {
+        return Err(ApiError::missing("subnetId (required with ipAddress)"));
+    }
+    if filter.subnet_id.is_none() && filter.vnic_id.is_none() {
+        return Err(ApiError::missing("subnetId or vnicId"));
+    }
+    Ok(filter)
+}
+
+fn json_object(body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::cannot_parse(format!("Request body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::cannot_parse("Request body must be a JSON object"));
+    }
+    Ok(value)
+}
+
+fn string_field(body: &Value, name: &str) -> Result<String, ApiError> {
+    match body.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(ApiError::missing(name)),
+        Some(_) => Err(ApiError::invalid(format!("{name} must be a string"))),
+    }
+}
+
+fn header_map(parts: &Parts) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            map.entry(name.as_str().to_string())
+                .or_insert_with(|| value.to_string());
+        }
+    }
+    map
+}
+
+fn query_map(parts: &Parts) -> BTreeMap<String, String> {
+    parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An opc-request-id in OCI's style (upper-case hex).
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string().to_uppercase()
+}
+
+fn success_response(reply: Reply, request_id: &str) -> HttpResponse {
+    let mut extra = vec![("opc-request-id", request_id.to_string())];
+    if let Some(etag) = reply.etag {
+        extra.push(("etag", etag));
+    }
+    if let Some(next) = reply.next_page {
+        extra.push(("opc-next-page", next));
+    }
+    json_response(reply.status, reply.body.as_ref(), &extra)
+}
+
+pub fn error_response(error: &ApiError, request_id: &str) -> HttpResponse {
+    let body = serde_json::to_value(error).unwrap_or(Value::Null);
+    json_response(
+        error.status,
+        Some(&body),
+        &[("opc-request-id", request_id.to_string())],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn list_public_ips_needs_scope_and_compartment() {
+        assert_eq!(
+            public_ip_filter(&query(&[])).unwrap_err().code,
+            "MissingParameter"
+        );
+        let bad = public_ip_filter(&query(&[("scope", "GLOBAL"), ("compartmentId", "c")]));
+        assert_eq!(bad.unwrap_err().code, "InvalidParameter");
+        let no_ad = public_ip_filter(&query(&[
+            ("scope", "AVAILABILITY_DOMAIN"),
+            ("compartmentId", "c"),
+        ]));
+        assert_eq!(no_ad.unwrap_err().code, "MissingParameter");
+        let ok = public_ip_filter(&query(&[
+            ("scope", "REGION"),
+            ("compartmentId", "c"),
+            ("lifetime", "RESERVED"),
+        ]))
+        .expect("valid");
+        assert_eq!(ok.lifetime, Some(Lifetime::Reserved));
+    }
+
+    #[test]
+    fn list_private_ips_needs_a_scope() {
+        assert!(private_ip_filter(&query(&[("ipAddress", "10.0.0.1")])).is_err());
+        assert!(private_ip_filter(&query(&[])).is_err());
+        assert!(private_ip_filter(&query(&[("vnicId", "v")])).is_ok());
+        assert!(private_ip_filter(&query(&[("ipAddress", "10.0.0.1"), ("subnetId", "s")])).is_ok());
+    }
+}

@@ -1,0 +1,50 @@
+//! An emulator of the OCI Core Services networking API (public IPs, private
+//! IPs, VNICs, subnets, public IP pools) for tests and the local sandbox.
+//!
+//! Start it in-process with [`Emulator::start`], point an OCI client at
+//! [`EmulatorHandle::base_url`], and inspect or steer it through the handle or
+//! the admin API under `/_emulator/`. See the crate README for the seed
+//! format, the admin API and the known differences from OCI.
+//!
+//! Modules, one job each:
+//! - [`model`]: resources in OCI's JSON form; [`world`]: the rules of every
+//!   operation; [`lifecycle`]: state transitions over time; [`seed`]: the
+//!   start-up document; [`net`]: IPv4 helpers; [`paging`]: list pagination;
+//! - [`signature`]: request signature checks; [`faults`]: injected failures;
+//!   [`calls`]: call counting;
+//! - `routes`, `api`, `admin`, `server`: HTTP.
+
+mod admin;
+mod api;
+pub mod calls;
+pub mod error;
+pub mod faults;
+pub mod lifecycle;
+pub mod model;
+pub mod net;
+pub mod paging;
+mod routes;
+pub mod seed;
+mod server;
+pub mod signature;
+pub mod world;
+
+pub use calls::CallLog;
+pub use error::ApiError;
+pub use faults::{FaultConfig, FaultRule, RateLimit};
+pub use lifecycle::Timing;
+pub use seed::{Seed, SeedError};
+pub use server::{Emulator, EmulatorConfig, EmulatorError, EmulatorHandle};
+pub use signature::{KeySpec, fingerprint_of_pem};
+
+/// Directory of this crate (seeds/ and testdata/ live here).
+pub fn crate_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Seed {
+    /// The sandbox topology shipped in `seeds/sandbox.yaml`.
+    pub fn sandbox() -> Result<Self, SeedError> {
+        Self::from_file(&crate_dir().join("seeds").join("sandbox.yaml"))
+    }
+}

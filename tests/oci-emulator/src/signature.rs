@@ -1,0 +1,472 @@
+//! OCI request signature verification (draft-cavage HTTP signatures,
+//! rsa-sha256), as OCI's API gateway checks it:
+//!
+//! - `Authorization: Signature version="1",headers="...",keyId="...",algorithm="rsa-sha256",signature="..."`
+//! - signed headers must include `(request-target)`, `host` and `date` or `x-date`;
+//!   POST/PUT/PATCH also `content-length`, `content-type`, `x-content-sha256`;
+//! - `x-content-sha256` must be the base64 SHA-256 of the body and
+//!   `content-length` its length;
+//! - the date must be within the allowed clock skew (5 minutes).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use md5::Md5;
+use rsa::pkcs1::DecodeRsaPublicKey;
+use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+/// Why a key could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key {0}: give publicKeyPem or publicKeyFile")]
+    NoKey(String),
+    #[error("cannot read public key file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid RSA public key PEM: {0}")]
+    Pem(String),
+    #[error("keyId needs either keyId or tenancyId and userId")]
+    NoKeyId,
+}
+
+/// A key to register: the public key PEM (`BEGIN PUBLIC KEY` or
+/// `BEGIN RSA PUBLIC KEY`) inline or in a file, and either a full `keyId` or
+/// `tenancyId` + `userId` (the fingerprint is then computed, as OCI does).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeySpec {
+    pub key_id: Option<String>,
+    pub tenancy_id: Option<String>,
+    pub user_id: Option<String>,
+    pub public_key_pem: Option<String>,
+    pub public_key_file: Option<String>,
+}
+
+impl KeySpec {
+    /// Makes a relative `publicKeyFile` relative to `dir`.
+    pub fn resolve_relative_to(&mut self, dir: &Path) {
+        if let Some(file) = &self.public_key_file
+            && Path::new(file).is_relative()
+        {
+            self.public_key_file = Some(dir.join(file).display().to_string());
+        }
+    }
+}
+
+/// Registered public keys by keyId.
+#[derive(Debug, Clone, Default)]
+pub struct KeyStore {
+    keys: HashMap<String, RsaPublicKey>,
+}
+
+impl KeyStore {
+    /// Registers a key; returns its keyId.
+    pub fn register(&mut self, spec: &KeySpec) -> Result<String, KeyError> {
+        let pem = match (&spec.public_key_pem, &spec.public_key_file) {
+            (Some(pem), _) => pem.clone(),
+            (None, Some(file)) => {
+                std::fs::read_to_string(file).map_err(|source| KeyError::Read {
+                    path: file.clone(),
+                    source,
+                })?
+            }
+            (None, None) => {
+                return Err(KeyError::NoKey(
+                    spec.key_id.clone().unwrap_or_else(|| "(no keyId)".into()),
+                ));
+            }
+        };
+        let key = parse_public_key(&pem)?;
+        let key_id = match (&spec.key_id, &spec.tenancy_id, &spec.user_id) {
+            (Some(key_id), _, _) => key_id.clone(),
+            (None, Some(tenancy), Some(user)) => format!("{tenancy}/{user}/{}", fingerprint(&key)?),
+            _ => return Err(KeyError::NoKeyId),
+        };
+        self.keys.insert(key_id.clone(), key);
+        Ok(key_id)
+    }
+
+    pub fn key_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.keys.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    fn get(&self, key_id: &str) -> Option<&RsaPublicKey> {
+        self.keys.get(key_id)
+    }
+}
+
+fn parse_public_key(pem: &str) -> Result<RsaPublicKey, KeyError> {
+    let pem = pem.trim();
+    if pem.contains("BEGIN RSA PUBLIC KEY") {
+        RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| KeyError::Pem(e.to_string()))
+    } else {
+        RsaPublicKey::from_public_key_pem(pem).map_err(|e| KeyError::Pem(e.to_string()))
+    }
+}
+
+/// OCI's API key fingerprint: MD5 of the DER SubjectPublicKeyInfo, as
+/// colon-separated lowercase hex.
+pub fn fingerprint(key: &RsaPublicKey) -> Result<String, KeyError> {
+    let der = key
+        .to_public_key_der()
+        .map_err(|e| KeyError::Pem(e.to_string()))?;
+    let digest = Md5::digest(der.as_bytes());
+    Ok(digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+/// Fingerprint of a public key PEM.
+pub fn fingerprint_of_pem(pem: &str) -> Result<String, KeyError> {
+    fingerprint(&parse_public_key(pem)?)
+}
+
+/// The parts of a request the signature covers.
+pub struct SignedRequest<'a> {
+    pub method: &'a str,
+    /// Path and query exactly as received.
+    pub path_and_query: &'a str,
+    /// Header values by lowercase name (first value of each).
+    pub headers: &'a BTreeMap<String, String>,
+    pub body: &'a [u8],
+}
+
+/// Checks the signature; `Ok(keyId)` or a short reason for the 401.
+pub fn verify(
+    request: &SignedRequest<'_>,
+    keys: &KeyStore,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<String, String> {
+    let authorization = request
+        .headers
+        .get("authorization")
+        .ok_or("missing Authorization header")?;
+    let params = parse_authorization(authorization)?;
+    let param = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("Authorization has no {name}"))
+    };
+    if params.get("version").is_some_and(|v| v != "1") {
+        return Err("unsupported signature version".into());
+    }
+    if param("algorithm")? != "rsa-sha256" {
+        return Err("algorithm must be rsa-sha256".into());
+    }
+    let key_id = param("keyId")?;
+    let signed: Vec<&str> = param("headers")?.split_whitespace().collect();
+    let signature = BASE64
+        .decode(param("signature")?)
+        .map_err(|_| "signature is not base64".to_string())?;
+
+    require(&signed, "(request-target)")?;
+    require(&signed, "host")?;
+    let date_header = if signed.contains(&"x-date") {
+        "x-date"
+    } else if signed.contains(&"date") {
+        "date"
+    } else {
+        return Err("date or x-date must be signed".into());
+    };
+    let method = request.method.to_ascii_lowercase();
+    if matches!(method.as_str(), "post" | "put" | "patch") {
+        for name in ["content-length", "content-type", "x-content-sha256"] {
+            require(&signed, name)?;
+        }
+        check_body(request)?;
+    }
+    check_date(request.headers.get(date_header), now, max_skew)?;
+
+    let mut lines = Vec::with_capacity(signed.len());
+    for name in &signed {
+        let value = if *name == "(request-target)" {
+            format!("{method} {}", request.path_and_query)
+        } else {
+            request
+                .headers
+                .get(*name)
+                .cloned()
+                .ok_or_else(|| format!("signed header {name} is missing"))?
+        };
+        lines.push(format!("{name}: {value}"));
+    }
+    let signing_string = lines.join("\n");
+
+    let key = keys
+        .get(key_id)
+        .ok_or_else(|| format!("unknown keyId {key_id}"))?;
+    let digest = Sha256::digest(signing_string.as_bytes());
+    key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &signature)
+        .map_err(|_| "signature does not match".to_string())?;
+    Ok(key_id.to_string())
+}
+
+fn require(signed: &[&str], name: &str) -> Result<(), String> {
+    if signed.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!("{name} must be signed"))
+    }
+}
+
+fn check_body(request: &SignedRequest<'_>) -> Result<(), String> {
+    let expected = BASE64.encode(Sha256::digest(request.body));
+    match request.headers.get("x-content-sha256") {
+        Some(given) if *given == expected => {}
+        Some(_) => return Err("x-content-sha256 does not match the body".into()),
+        None => return Err("missing x-content-sha256".into()),
+    }
+    match request.headers.get("content-length") {
+        Some(length) if length.trim() == request.body.len().to_string() => Ok(()),
+        _ => Err("content-length does not match the body".into()),
+    }
+}
+
+fn check_date(
+    value: Option<&String>,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<(), String> {
+    let value = value.ok_or("signed date header is missing")?;
+    let date = DateTime::parse_from_rfc2822(value)
+        .map_err(|_| format!("cannot parse date {value:?}"))?
+        .with_timezone(&Utc);
+    let skew = (now - date).abs().to_std().unwrap_or(Duration::MAX);
+    if skew > max_skew {
+        return Err(format!("date {value} is more than {max_skew:?} from now"));
+    }
+    Ok(())
+}
+
+/// `Signature k1="v1",k2="v2"` -> {k1: v1, k2: v2}.
+fn parse_authorization(value: &str) -> Result<HashMap<String, String>, String> {
+    let rest = value
+        .trim()
+        .strip_prefix("Signature ")
+        .ok_or("Authorization is not a Signature")?;
+    let mut params = HashMap::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let (name, after) = rest
+            .split_once('=')
+            .ok_or("malformed Authorization parameter")?;
+        let after = after
+            .strip_prefix('"')
+            .ok_or("Authorization values must be quoted")?;
+        let end = after.find('"').ok_or("unterminated Authorization value")?;
+        params.insert(name.trim().to_string(), after[..end].to_string());
+        rest = after[end + 1..].trim_start_matches([',', ' ']);
+    }
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::RsaPrivateKey;
+    use rsa::pkcs8::LineEnding;
+
+    struct Fixture {
+        private: RsaPrivateKey,
+        keys: KeyStore,
+    }
+
+    fn fixture() -> Fixture {
+        let mut rng = rand::thread_rng();
+        let private = RsaPrivateKey::new(&mut rng, 1024).expect("key");
+        let pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("pem");
+        let mut keys = KeyStore::default();
+        keys.register(&KeySpec {
+            key_id: Some("t/u/f".into()),
+            public_key_pem: Some(pem),
+            ..KeySpec::default()
+        })
+        .expect("registers");
+        Fixture { private, keys }
+    }
+
+    fn sign(
+        private: &RsaPrivateKey,
+        headers: &mut BTreeMap<String, String>,
+        names: &[&str],
+        target: &str,
+    ) {
+        let lines: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let v = if *n == "(request-target)" {
+                    target.to_string()
+                } else {
+                    headers[*n].clone()
+                };
+                format!("{n}: {v}")
+            })
+            .collect();
+        let digest = Sha256::digest(lines.join("\n").as_bytes());
+        let signature = private
+            .sign(Pkcs1v15Sign::new::<Sha256>(), &digest)
+            .expect("signs");
+        headers.insert(
+            "authorization".into(),
+            format!(
+                r#"Signature version="1",headers="{}",keyId="t/u/f",algorithm="rsa-sha256",signature="{}""#,
+                names.join(" "),
+                BASE64.encode(signature)
+            ),
+        );
+    }
+
+    fn post_headers(body: &[u8], now: DateTime<Utc>) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("host".to_string(), "127.0.0.1:1".to_string()),
+            (
+                "x-date".to_string(),
+                now.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            ),
+            ("content-type".to_string(), "application/json".to_string()),
+            ("content-length".to_string(), body.len().to_string()),
+            (
+                "x-content-sha256".to_string(),
+                BASE64.encode(Sha256::digest(body)),
+            ),
+        ])
+    }
+
+    const POST_SIGNED: [&str; 6] = [
+        "(request-target)",
+        "host",
+        "x-date",
+        "content-type",
+        "content-length",
+        "x-content-sha256",
+    ];
+
+    #[test]
+    fn accepts_a_good_post_and_rejects_tampering() {
+        let f = fixture();
+        let now = Utc::now();
+        let body = br#"{"a":1}"#;
+        let mut headers = post_headers(body, now);
+        sign(
+            &f.private,
+            &mut headers,
+            &POST_SIGNED,
+            "post /20160918/publicIps",
+        );
+        let request = SignedRequest {
+            method: "POST",
+            path_and_query: "/20160918/publicIps",
+            headers: &headers,
+            body,
+        };
+        let skew = Duration::from_secs(300);
+        assert_eq!(
+            verify(&request, &f.keys, now, skew),
+            Ok("t/u/f".to_string())
+        );
+
+        let tampered = SignedRequest {
+            body: br#"{"a":2}"#,
+            ..request
+        };
+        assert!(
+            verify(&tampered, &f.keys, now, skew)
+                .unwrap_err()
+                .contains("x-content-sha256")
+        );
+
+        let other_path = SignedRequest {
+            path_and_query: "/20160918/publicIps?x=1",
+            body,
+            ..tampered
+        };
+        assert!(
+            verify(&other_path, &f.keys, now, skew)
+                .unwrap_err()
+                .contains("does not match")
+        );
+
+        let late = now + chrono::Duration::minutes(6);
+        let stale = SignedRequest {
+            path_and_query: "/20160918/publicIps",
+            ..other_path
+        };
+        assert!(
+            verify(&stale, &f.keys, late, skew)
+                .unwrap_err()
+                .contains("more than")
+        );
+    }
+
+    #[test]
+    fn post_must_sign_body_headers() {
+        let f = fixture();
+        let now = Utc::now();
+        let body = b"{}";
+        let mut headers = post_headers(body, now);
+        sign(
+            &f.private,
+            &mut headers,
+            &["(request-target)", "host", "x-date"],
+            "post /p",
+        );
+        let request = SignedRequest {
+            method: "POST",
+            path_and_query: "/p",
+            headers: &headers,
+            body,
+        };
+        let error = verify(&request, &f.keys, now, Duration::from_secs(300)).unwrap_err();
+        assert!(error.contains("content-length must be signed"), "{error}");
+    }
+
+    #[test]
+    fn unknown_key_and_garbage_are_rejected() {
+        let f = fixture();
+        let now = Utc::now();
+        let mut headers = post_headers(b"", now);
+        sign(
+            &f.private,
+            &mut headers,
+            &["(request-target)", "host", "x-date"],
+            "get /p",
+        );
+        let auth = headers["authorization"].replace("t/u/f", "t/u/other");
+        headers.insert("authorization".into(), auth);
+        let request = SignedRequest {
+            method: "GET",
+            path_and_query: "/p",
+            headers: &headers,
+            body: b"",
+        };
+        let error = verify(&request, &f.keys, now, Duration::from_secs(300)).unwrap_err();
+        assert!(error.contains("unknown keyId"), "{error}");
+        assert!(parse_authorization("Basic abc").is_err());
+        assert!(parse_authorization(r#"Signature keyId=unquoted"#).is_err());
+    }
+
+    #[test]
+    fn fingerprint_is_colon_separated_md5() {
+        let f = fixture();
+        let fp = fingerprint(&f.private.to_public_key()).expect("fingerprint");
+        assert_eq!(fp.len(), 47);
+        assert_eq!(fp.matches(':').count(), 15);
+    }
+}
