@@ -38,6 +38,18 @@ cluster-up: ## Start the local control plane in the background; writes .sandbox/
 cluster-down: ## Stop the local control plane (by recorded pids) and remove its data
 	tests/cluster/down.sh
 
+.PHONY: sandbox-up
+sandbox-up: ## Control plane + OCI emulator + operator in the background; writes .sandbox/env
+	tests/sandbox/up.sh
+
+.PHONY: sandbox-down
+sandbox-down: ## Stop the operator, the emulator and the control plane (by recorded pids)
+	tests/sandbox/down.sh
+
+.PHONY: demo
+demo: ## The README walk-through end to end on the local sandbox (leaves it running)
+	tests/sandbox/demo.sh
+
 .PHONY: test
 test: ## Run every test: lint, unit, emulator contract and cluster tests (starts the cluster if needed)
 	tests/run-all.sh

@@ -762,25 +762,19 @@ async fn announce(pass: &Pass<'_>, step: &Step, ip: Option<&PublicIp>, target: &
             format!("restored the tags of public IP {address}"),
         ),
         Step::Wait | Step::Done => {
-            // A finished assignment is worth one event.
+            // A finished assignment or unassignment is worth one event.
             let was = pass.rip.status.as_ref().and_then(|s| s.state);
             let now = plan::state_of(ip, target);
-            if was != Some(now)
-                && matches!(now, State::Assigned | State::Allocated)
-                && was.is_some()
-            {
-                let reason = if now == State::Assigned {
-                    "Assigned"
-                } else {
-                    "Unassigned"
-                };
-                let note = if now == State::Assigned {
-                    format!("public IP {address} is assigned to {to}")
-                } else {
-                    format!("public IP {address} is not assigned")
-                };
-                pass.event(EventType::Normal, reason, note).await;
-            }
+            let (reason, note) = match (was, now) {
+                (Some(w), State::Assigned) if w != State::Assigned => {
+                    ("Assigned", format!("public IP {address} is assigned to {to}"))
+                }
+                (Some(State::Assigned | State::Unassigning), State::Allocated) => {
+                    ("Unassigned", format!("public IP {address} is not assigned"))
+                }
+                _ => return,
+            };
+            pass.event(EventType::Normal, reason, note).await;
             return;
         }
     };
