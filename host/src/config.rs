@@ -60,6 +60,16 @@ pub struct RunConfig {
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub namespace: Option<String>,
 
+    /// Namespace of the leader-election Lease. Set it (the operator's own
+    /// namespace) to run several replicas: only the Lease holder reconciles.
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Seconds a leader's Lease stays valid without renewal: the longest a
+    /// standby waits before taking over from a leader that died.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+
     /// Address of the health (/healthz, /readyz) endpoint.
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: String,

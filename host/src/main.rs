@@ -62,9 +62,41 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;
     tokio::spawn(serve_health(health));
-    reconcile::run(ctx).await;
+    match &config.leader_election_namespace {
+        None => reconcile::run(ctx).await,
+        Some(ns) => run_as_leader(ctx, ns, config.lease_duration_seconds).await?,
+    }
     info!("stopped");
     Ok(())
+}
+
+/// Reconciles only while holding the Lease `k8s-oci-operator` in `namespace`.
+/// Losing it ends the process: a replica that may have been superseded must
+/// not make another OCI call, and Kubernetes restarts it as a standby.
+async fn run_as_leader(ctx: Arc<Context>, namespace: &str, duration: u64) -> anyhow::Result<()> {
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("k8s-oci-operator-{}", uuid::Uuid::new_v4().simple()));
+    let manager =
+        kube_lease_manager::LeaseManagerBuilder::new(ctx.client.clone(), "k8s-oci-operator")
+            .with_namespace(namespace)
+            .with_identity(&identity)
+            .with_duration(duration)
+            .with_grace((duration / 3).max(1))
+            .build()
+            .await
+            .context("setting up leader election")?;
+    let (mut leading, _task) = manager.watch().await;
+    info!(%identity, "waiting to become the leader");
+    while !*leading.borrow_and_update() {
+        leading.changed().await.context("leader election stopped")?;
+    }
+    info!(%identity, "became the leader");
+    tokio::select! {
+        _ = reconcile::run(ctx) => Ok(()),
+        _ = async { while *leading.borrow_and_update() { if leading.changed().await.is_err() { break; } } } => {
+            anyhow::bail!("lost the leader Lease; exiting so no superseded replica keeps working")
+        }
+    }
 }
 
 /// Answers every request with 200 "ok": liveness and readiness probes only

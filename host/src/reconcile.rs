@@ -766,9 +766,10 @@ async fn announce(pass: &Pass<'_>, step: &Step, ip: Option<&PublicIp>, target: &
             let was = pass.rip.status.as_ref().and_then(|s| s.state);
             let now = plan::state_of(ip, target);
             let (reason, note) = match (was, now) {
-                (Some(w), State::Assigned) if w != State::Assigned => {
-                    ("Assigned", format!("public IP {address} is assigned to {to}"))
-                }
+                (Some(w), State::Assigned) if w != State::Assigned => (
+                    "Assigned",
+                    format!("public IP {address} is assigned to {to}"),
+                ),
                 (Some(State::Assigned | State::Unassigning), State::Allocated) => {
                     ("Unassigned", format!("public IP {address} is not assigned"))
                 }
