@@ -36,11 +36,15 @@ status=${PIPESTATUS[0]}
 set -e
 
 # cargo prints one "test result:" line per test binary; add them up.
-awk '/^test result:/ {
+summary=$(awk '/^test result:/ {
   for (i = 1; i <= NF; i++) {
     if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i
   }
   n++
-} END { printf "\ntest summary: %d passed; %d failed; %d ignored; %d test binaries; %s\n", p, f, g, n, (f == 0 ? "ok" : "FAILED") }' "$out"
+} END { printf "test summary: %d passed; %d failed; %d ignored; %d test binaries; %s", p, f, g, n, (f == 0 ? "ok" : "FAILED") }' "$out")
 rm -f "$out"
+# Stop what we started before the summary, so it is the last line printed.
+cleanup
+trap - EXIT
+printf '\n%s\n' "$summary"
 exit "$status"

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::oci::{HttpOciClient, OciCredentials, OciError, region_endpoint};
+use crate::oci::{HttpOciClient, Limits, OciCredentials, OciError, region_endpoint};
 
 /// Settings of `k8s-oci-operator run`.
 #[derive(Debug, Clone, Args)]
@@ -48,6 +48,18 @@ pub struct RunConfig {
     #[arg(long, env = "OCI_TIMEOUT_SECONDS", default_value_t = 30)]
     pub oci_timeout_seconds: u64,
 
+    /// Client-side limit of OCI read calls per second (stays under OCI's throttling).
+    #[arg(long, env = "OCI_READS_PER_SECOND", default_value_t = 20)]
+    pub oci_reads_per_second: u32,
+
+    /// Client-side limit of OCI write calls per second.
+    #[arg(long, env = "OCI_WRITES_PER_SECOND", default_value_t = 20)]
+    pub oci_writes_per_second: u32,
+
+    /// Burst allowed above those rates.
+    #[arg(long, env = "OCI_BURST", default_value_t = 5)]
+    pub oci_burst: u32,
+
     /// How soon to look again while OCI is changing an IP, in milliseconds.
     #[arg(long, env = "POLL_INTERVAL_MS", default_value_t = 2000)]
     pub poll_interval_ms: u64,
@@ -88,6 +100,16 @@ pub enum AuthMode {
 }
 
 impl RunConfig {
+    /// The client-side OCI rate limits (zero is read as one).
+    pub fn oci_limits(&self) -> Limits {
+        let n = |v: u32| std::num::NonZeroU32::new(v).unwrap_or(std::num::NonZeroU32::MIN);
+        Limits {
+            reads_per_second: n(self.oci_reads_per_second),
+            writes_per_second: n(self.oci_writes_per_second),
+            burst: n(self.oci_burst),
+        }
+    }
+
     /// The OCI client these settings describe.
     pub async fn oci_client(&self) -> Result<HttpOciClient, OciError> {
         let credentials = match self.auth {

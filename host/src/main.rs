@@ -11,7 +11,9 @@ use tracing::info;
 
 use k8s_oci_operator::config::RunConfig;
 use k8s_oci_operator::crd::crd_yaml;
+use k8s_oci_operator::oci::{OciMetrics, Throttled};
 use k8s_oci_operator::reconcile::{self, Context, Settings};
+use prometheus_client::registry::Registry;
 
 #[derive(Parser)]
 #[command(
@@ -57,11 +59,15 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         resync_interval: Duration::from_secs(config.resync_interval_seconds),
         namespace: config.namespace.clone(),
     };
-    let ctx = Context::new(client, Arc::new(oci), settings, config.subnet_ids.clone());
+    let metrics = OciMetrics::default();
+    let mut registry = Registry::with_prefix("k8s_oci_operator");
+    metrics.register(&mut registry);
+    let oci = Throttled::new(oci, config.oci_limits(), metrics);
+    let ctx = Context::new(client, oci, settings, config.subnet_ids.clone());
     let health = tokio::net::TcpListener::bind(&config.health_addr)
         .await
         .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;
-    tokio::spawn(serve_health(health));
+    tokio::spawn(serve_health(health, Arc::new(registry)));
     match &config.leader_election_namespace {
         None => reconcile::run(ctx).await,
         Some(ns) => run_as_leader(ctx, ns, config.lease_duration_seconds).await?,
@@ -99,17 +105,34 @@ async fn run_as_leader(ctx: Arc<Context>, namespace: &str, duration: u64) -> any
     }
 }
 
-/// Answers every request with 200 "ok": liveness and readiness probes only
-/// need to know the process is up and serving.
-// A few lines of tokio instead of an HTTP framework for two fixed answers.
-async fn serve_health(listener: tokio::net::TcpListener) {
+/// `/metrics` in the Prometheus text format; any other path answers 200 "ok"
+/// for the liveness and readiness probes.
+// A few lines of tokio instead of an HTTP framework: two fixed answers, read-only.
+async fn serve_health(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
     while let Ok((mut stream, _)) = listener.accept().await {
+        let registry = registry.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
-            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
-                .await;
+            let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf)
+                .await
+                .unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let (content_type, body) = if request.starts_with("GET /metrics") {
+                let mut text = String::new();
+                let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+                (
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    text,
+                )
+            } else {
+                ("text/plain", "ok".to_string())
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
         });
     }
 }

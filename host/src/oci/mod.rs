@@ -9,11 +9,13 @@
 mod auth;
 mod error;
 mod http;
+mod limit;
 pub mod model;
 
 pub use auth::OciCredentials;
 pub use error::{OciError, OciResult};
 pub use http::{HttpOciClient, region_endpoint};
+pub use limit::{Limits, OciMetrics, Throttled};
 pub use model::*;
 
 use async_trait::async_trait;

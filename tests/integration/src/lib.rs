@@ -7,12 +7,11 @@
 //! still runs and checks that the emulator holds no public IP of this
 //! sandbox's cluster identity: nothing leaked.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use k8s_oci_operator::crd::{ReservedIP, State, crd_yaml};
-use k8s_oci_operator::oci::{HttpOciClient, OciCredentials};
+use k8s_oci_operator::oci::{HttpOciClient, Limits, OciCredentials, OciMetrics, Throttled};
 use k8s_oci_operator::ownership::TAG_CLUSTER;
 use k8s_oci_operator::reconcile::{self, Context, Settings};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -120,7 +119,8 @@ impl OperatorSandbox {
             "ocid1.subnet.oc1.sandbox.pods".to_string(),
             "ocid1.subnet.oc1.sandbox.nodes".to_string(),
         ];
-        let ctx = Context::new(self.client.clone(), Arc::new(oci), settings, subnets);
+        let oci = Throttled::new(oci, Limits::default(), OciMetrics::default());
+        let ctx = Context::new(self.client.clone(), oci, settings, subnets);
         self.operator = Some(tokio::spawn(reconcile::run(ctx)));
         Ok(())
     }
