@@ -68,6 +68,15 @@ pub struct RunConfig {
     #[arg(long, env = "RESYNC_INTERVAL_SECONDS", default_value_t = 600)]
     pub resync_interval_seconds: u64,
 
+    /// How often the orphan sweep lists the compartment's public IPs, in seconds.
+    #[arg(long, env = "ORPHAN_SWEEP_INTERVAL_SECONDS", default_value_t = 300)]
+    pub orphan_sweep_interval_seconds: u64,
+
+    /// How long a public IP tagged with this cluster must have had no
+    /// ReservedIP before the sweep releases it, in seconds.
+    #[arg(long, env = "ORPHAN_GRACE_SECONDS", default_value_t = 600)]
+    pub orphan_grace_seconds: u64,
+
     /// Watch ReservedIPs (and pods) of this namespace only; all namespaces when unset.
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub namespace: Option<String>,

@@ -6,6 +6,7 @@
 //! - [`plan`]: the pure decision of the next step, unit-tested without I/O.
 //! - [`pod_ip`]: resolving a pod or private IP address to its OCI private IP.
 //! - [`ownership`]: the tags that say which public IP belongs to whom.
+//! - [`orphans`]: releasing tagged public IPs whose ReservedIP is gone.
 //! - [`conditions`]: status conditions per the Kubernetes API conventions.
 //! - [`config`]: the operator's settings (flags and environment).
 //! - [`oci`]: the narrow OCI networking interface the operator uses, and its
@@ -15,6 +16,7 @@ pub mod conditions;
 pub mod config;
 pub mod crd;
 pub mod oci;
+pub mod orphans;
 pub mod ownership;
 pub mod plan;
 pub mod pod_ip;

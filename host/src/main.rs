@@ -58,6 +58,8 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         poll_interval: Duration::from_millis(config.poll_interval_ms),
         resync_interval: Duration::from_secs(config.resync_interval_seconds),
         namespace: config.namespace.clone(),
+        orphan_interval: Duration::from_secs(config.orphan_sweep_interval_seconds),
+        orphan_grace: Duration::from_secs(config.orphan_grace_seconds),
     };
     let metrics = OciMetrics::default();
     let mut registry = Registry::with_prefix("k8s_oci_operator");

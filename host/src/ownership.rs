@@ -14,6 +14,9 @@ pub const TAG_CLUSTER: &str = "k8s-oci-operator-cluster";
 pub const TAG_NAMESPACE: &str = "k8s-oci-operator-namespace";
 pub const TAG_NAME: &str = "k8s-oci-operator-name";
 pub const TAG_UID: &str = "k8s-oci-operator-uid";
+/// Marks an existing address taken over through `publicIPv4Address`: it is
+/// kept, not deleted, when released.
+pub const TAG_ADOPTED: &str = "k8s-oci-operator-adopted";
 
 /// The ReservedIP a public IP should belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,13 +40,20 @@ impl Owner<'_> {
 
     /// The freeform tags the public IP should carry: the user's tags, with the
     /// ownership tags over them (the CRD refuses user keys with our prefix).
-    pub fn desired_tags(&self, user_tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    pub fn desired_tags(
+        &self,
+        user_tags: &BTreeMap<String, String>,
+        adopted: bool,
+    ) -> BTreeMap<String, String> {
         let mut tags: BTreeMap<String, String> = user_tags
             .iter()
             .filter(|(k, _)| !k.starts_with(OWNERSHIP_TAG_PREFIX))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         tags.extend(self.tags());
+        if adopted {
+            tags.insert(TAG_ADOPTED.to_string(), "true".to_string());
+        }
         tags
     }
 
@@ -155,7 +165,7 @@ mod tests {
     #[test]
     fn desired_tags_put_ownership_over_user_tags() {
         let user = BTreeMap::from([("owner".to_string(), "My team".to_string())]);
-        let tags = ME.desired_tags(&user);
+        let tags = ME.desired_tags(&user, false);
         assert_eq!(tags.get("owner").map(String::as_str), Some("My team"));
         assert_eq!(tags.get(TAG_UID).map(String::as_str), Some("u1"));
         assert_eq!(without_ownership(&tags), user);

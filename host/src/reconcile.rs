@@ -55,6 +55,10 @@ pub struct Settings {
     pub resync_interval: Duration,
     /// Watch only this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
+    /// How often the orphan sweep lists the compartment's public IPs.
+    pub orphan_interval: Duration,
+    /// How long an IP must stay orphaned before the sweep releases it.
+    pub orphan_grace: Duration,
 }
 
 /// What every reconcile shares.
@@ -138,13 +142,20 @@ pub async fn run(ctx: Arc<Context>) {
     };
     let controller = Controller::new(rips, watcher::Config::default().any_semantic());
     let store = controller.store();
+    // Runs beside the controller (not spawned), so it stops with it.
+    let sweeper = crate::orphans::run(
+        ctx.clone(),
+        store.clone(),
+        ctx.settings.orphan_interval,
+        ctx.settings.orphan_grace,
+    );
     // Pods only trigger reconciles of the ReservedIPs that name them; only
     // their metadata is watched and nothing is cached, so memory stays small
     // however many pods the cluster runs. Reconcile reads the one pod it needs.
     let pods = watcher(pods, watcher::Config::default().any_semantic())
         .default_backoff()
         .touched_objects();
-    controller
+    let controller = controller
         .watches_stream(pods, move |pod| {
             let (ns, name) = (pod.namespace(), pod.name_any());
             store
@@ -161,8 +172,11 @@ pub async fn run(ctx: Arc<Context>) {
                 Ok((obj, _)) => debug!(reservedip = %obj, "reconciled"),
                 Err(e) => warn!(error = %e, "reconcile failed"),
             }
-        })
-        .await;
+        });
+    tokio::select! {
+        _ = controller => {}
+        _ = sweeper => {}
+    }
 }
 
 fn pod_name(rip: &ReservedIP) -> Option<&str> {
@@ -328,7 +342,7 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         pass.status = fresh_status(rip, ctx).await?;
     }
     let owner = pass.owner()?;
-    let desired_tags = owner.desired_tags(&rip.spec.tags);
+    let desired_tags = owner.desired_tags(&rip.spec.tags, pass.status.adopted);
 
     // Observe: the public IP this ReservedIP holds, if any.
     let observed = match observe_public_ip(&mut pass, &owner).await {
@@ -560,6 +574,7 @@ async fn take_over(
             // another ReservedIP fail here instead of both believing they own it.
             let mut tags = ip.freeform_tags.clone();
             tags.extend(owner.tags());
+            tags.insert(ownership::TAG_ADOPTED.to_string(), "true".to_string());
             let details = UpdatePublicIpDetails {
                 freeform_tags: Some(tags),
                 ..Default::default()

@@ -62,6 +62,8 @@ pub struct OperatorSandbox {
     pub client: Client,
     pub emulator: EmulatorHandle,
     pub cluster_id: String,
+    /// Orphan sweep interval and grace for the in-process operator.
+    pub orphan_sweep: (Duration, Duration),
     operator: Option<tokio::task::JoinHandle<()>>,
     // Dropped last: the namespace goes once nothing in it holds a finalizer.
     pub ns: TestNamespace,
@@ -84,14 +86,14 @@ impl OperatorSandbox {
         let emulator =
             Emulator::start(EmulatorConfig::with_seed(Seed::sandbox()?).timing(timing)).await?;
         let cluster_id = format!("test-{}", ns.name());
-        let me = Self {
+        let mut me = Self {
             client,
             emulator,
             cluster_id,
+            orphan_sweep: (Duration::from_secs(3600), Duration::from_secs(3600)),
             operator: None,
             ns,
         };
-        let mut me = me;
         me.start_operator()?;
         Ok(me)
     }
@@ -114,6 +116,8 @@ impl OperatorSandbox {
             poll_interval: Duration::from_millis(200),
             resync_interval: Duration::from_secs(5),
             namespace: Some(self.ns.name().to_string()),
+            orphan_interval: self.orphan_sweep.0,
+            orphan_grace: self.orphan_sweep.1,
         };
         let subnets = vec![
             "ocid1.subnet.oc1.sandbox.pods".to_string(),
