@@ -64,6 +64,8 @@ pub struct OperatorSandbox {
     pub cluster_id: String,
     /// Orphan sweep interval and grace for the in-process operator.
     pub orphan_sweep: (Duration, Duration),
+    /// The operator's own Kubernetes client, when it should not use the admin's.
+    pub operator_client: Option<Client>,
     operator: Option<tokio::task::JoinHandle<()>>,
     // Dropped last: the namespace goes once nothing in it holds a finalizer.
     pub ns: TestNamespace,
@@ -91,6 +93,7 @@ impl OperatorSandbox {
             emulator,
             cluster_id,
             orphan_sweep: (Duration::from_secs(3600), Duration::from_secs(3600)),
+            operator_client: None,
             operator: None,
             ns,
         };
@@ -124,7 +127,11 @@ impl OperatorSandbox {
             "ocid1.subnet.oc1.sandbox.nodes".to_string(),
         ];
         let oci = Throttled::new(oci, Limits::default(), OciMetrics::default());
-        let ctx = Context::new(self.client.clone(), oci, settings, subnets);
+        let client = self
+            .operator_client
+            .clone()
+            .unwrap_or_else(|| self.client.clone());
+        let ctx = Context::new(client, oci, settings, subnets);
         self.operator = Some(tokio::spawn(reconcile::run(ctx)));
         Ok(())
     }
@@ -333,4 +340,47 @@ pub fn describe(rip: &ReservedIP) -> String {
 /// Reads `status.state`.
 pub fn state(rip: &ReservedIP) -> Option<State> {
     rip.status.as_ref().and_then(|s| s.state)
+}
+
+/// `kubectl apply -f <dir>` for a directory of the repository.
+pub fn kubectl_apply(dir: &str) -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("kubectl")
+        .args(["apply", "-f"])
+        .arg(root.join(dir))
+        .output()
+        .context("running kubectl (source .sandbox/env first)")?;
+    if !out.status.success() {
+        bail!(
+            "kubectl apply -f {dir} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// A client authenticated as the operator's ServiceAccount from `deploy/`
+/// (applied first), with a fresh token: what the operator runs as in a cluster.
+pub async fn operator_service_account_client() -> Result<Client> {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    kubectl_apply("config/crd/bases")?;
+    kubectl_apply("deploy")?;
+    let admin = client().await?;
+    let sas: Api<ServiceAccount> = Api::namespaced(admin, "k8s-oci-operator");
+    let request: TokenRequest = serde_json::from_value(serde_json::json!({
+        "spec": { "audiences": [], "expirationSeconds": 3600 }
+    }))?;
+    let token = sas
+        .create_token_request("k8s-oci-operator", &PostParams::default(), &request)
+        .await?
+        .status
+        .context("token request answered without a token")?
+        .token;
+    let mut config = kube::Config::infer().await?;
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    Ok(Client::try_from(config)?)
 }

@@ -3,10 +3,8 @@
 //! needs and nothing more (checked with SubjectAccessReviews, which is how the
 //! API server itself decides).
 
-use std::path::Path;
-use std::process::Command;
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
+use integration_tests::kubectl_apply;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use kube::Api;
 use kube::api::PostParams;
@@ -14,22 +12,6 @@ use serde_json::json;
 use test_support::client;
 
 const SA: &str = "system:serviceaccount:k8s-oci-operator:k8s-oci-operator";
-
-fn kubectl_apply(dir: &str) -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new("kubectl")
-        .args(["apply", "-f"])
-        .arg(root.join(dir))
-        .output()
-        .context("running kubectl (source .sandbox/env first)")?;
-    if !out.status.success() {
-        bail!(
-            "kubectl apply -f {dir} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
 
 async fn allowed(
     api: &Api<SubjectAccessReview>,

@@ -539,3 +539,62 @@ async fn per_pod_reserved_ip_created_with_the_pods_service_account() -> Result<(
     );
     sb.finish().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_works_with_its_deploy_service_account_alone() -> Result<()> {
+    let mut sb = OperatorSandbox::start("asserviceaccount").await?;
+    sb.operator_client = Some(integration_tests::operator_service_account_client().await?);
+    sb.start_operator()?;
+    sb.running_pod("some-pod", None).await?;
+    sb.apply(&with_assignment("some-pod")).await?;
+    sb.wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    // Events are written with the same credentials.
+    let events: Api<k8s_openapi::api::events::v1::Event> = sb.ns.api();
+    let list = events.list(&Default::default()).await?;
+    assert!(
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Assigned")),
+        "no Assigned event"
+    );
+    sb.apply(SEED_EXAMPLE).await?;
+    sb.wait_state("my-reserved-ip", State::Allocated, true)
+        .await?;
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_network_pod_behind_an_ephemeral_ip_is_reported_not_stolen() -> Result<()> {
+    let sb = OperatorSandbox::start("hostnet").await?;
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "hostnet" },
+        "spec": {
+            "hostNetwork": true,
+            "nodeName": "sandbox-node-0",
+            "containers": [{ "name": "app", "image": "registry.example/app:1" }]
+        }
+    }))?;
+    let pods: Api<Pod> = sb.ns.api();
+    pods.create(&PostParams::default(), &pod).await?;
+    sb.create(&with_assignment("hostnet")).await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Allocated, false)
+        .await?;
+    let ready = k8s_oci_operator::conditions::get(
+        &rip.status.as_ref().context("status")?.conditions,
+        "Ready",
+    )
+    .cloned()
+    .context("Ready")?;
+    assert_eq!(ready.reason, "TargetHasPublicIP");
+    assert!(ready.message.contains("ephemeral"), "{}", ready.message);
+    // The node's ephemeral IP is still there, untouched.
+    let ephemeral: Vec<_> = sb
+        .public_ips()
+        .into_iter()
+        .filter(|ip| ip["lifetime"] == "EPHEMERAL" && ip["lifecycleState"] == "ASSIGNED")
+        .collect();
+    assert_eq!(ephemeral.len(), 3, "every node keeps its ephemeral IP");
+    sb.finish().await
+}
