@@ -465,7 +465,29 @@ async fn observe_public_ip(pass: &mut Pass<'_>, owner: &Owner<'_>) -> Result<Obs
     let spec = &pass.rip.spec;
     if let Some(id) = pass.status.public_ip_id.clone() {
         match ctx.oci.get_public_ip(&id).await {
-            Ok(ip) if !ip.lifecycle_state.is_gone() => return Ok(Observed::Ip(Box::new(ip))),
+            Ok(ip) if !ip.lifecycle_state.is_gone() => {
+                // Status is not proof of ownership (anyone allowed to write it
+                // could point it elsewhere): never act on another's IP.
+                return Ok(match owner.classify(&ip) {
+                    Holder::OtherReservedIp { namespace, name } => Observed::Blocked {
+                        reason: "PublicIPOwnedByOther",
+                        message: format!(
+                            "status names public IP {id}, which belongs to ReservedIP {namespace}/{name}"
+                        ),
+                    },
+                    Holder::OtherCluster(c) => Observed::Blocked {
+                        reason: "PublicIPOwnedByOther",
+                        message: format!(
+                            "status names public IP {id}, which belongs to cluster {c:?}"
+                        ),
+                    },
+                    _ if ip.lifetime != crate::oci::Lifetime::Reserved => Observed::Blocked {
+                        reason: "PublicIPNotReserved",
+                        message: format!("status names public IP {id}, which is not a reserved IP"),
+                    },
+                    Holder::Us | Holder::Nobody => Observed::Ip(Box::new(ip)),
+                });
+            }
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
@@ -883,20 +905,20 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         Some(p) => p == ReclaimPolicy::Retain,
         None => pass.status.adopted,
     };
+    // Everything tagged with this ReservedIP's UID is released, not only the
+    // IP its status names: status may be stale or wrong, and an IP of an
+    // unfinished create is found only by its tags. One list per delete.
+    let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
+    let tagged = ctx
+        .oci
+        .list_public_ips(&query)
+        .await
+        .map_err(|e| pass.cleanup_failed("finding the ReservedIP's public IPs", e))?;
     let mut ids: Vec<String> = pass.status.public_ip_id.iter().cloned().collect();
-    if ids.is_empty() && pass.status.allocation_token.is_some() {
-        // An unfinished create: release whatever it made, found by our tags.
-        let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
-        let list = ctx
-            .oci
-            .list_public_ips(&query)
-            .await
-            .map_err(|e| pass.cleanup_failed("finding the IP of an unfinished create", e))?;
-        ids = list
-            .into_iter()
-            .filter(|ip| owner.classify(ip) == Holder::Us)
-            .map(|ip| ip.id)
-            .collect();
+    for ip in tagged {
+        if owner.classify(&ip) == Holder::Us && !ids.contains(&ip.id) {
+            ids.push(ip.id);
+        }
     }
     for id in ids {
         let ip = match ctx.oci.get_public_ip(&id).await {
