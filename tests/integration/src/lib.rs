@@ -384,3 +384,95 @@ pub async fn operator_service_account_client() -> Result<Client> {
     };
     Ok(Client::try_from(config)?)
 }
+
+static OPERATOR_BINARY: OnceCell<std::path::PathBuf> = OnceCell::const_new();
+
+/// The `k8s-oci-operator` binary, built once per test process.
+pub async fn operator_binary() -> Result<std::path::PathBuf> {
+    OPERATOR_BINARY
+        .get_or_try_init(|| async {
+            let status = tokio::process::Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "k8s-oci-operator",
+                    "--bin",
+                    "k8s-oci-operator",
+                ])
+                .status()
+                .await
+                .context("building k8s-oci-operator")?;
+            if !status.success() {
+                bail!("building k8s-oci-operator failed");
+            }
+            // Tests run from <target>/debug/deps/<test binary>.
+            let exe = std::env::current_exe()?;
+            let dir = exe
+                .parent()
+                .and_then(|d| d.parent())
+                .context("target directory")?;
+            Ok(dir.join("k8s-oci-operator"))
+        })
+        .await
+        .cloned()
+}
+
+/// The operator as a separate process (for SIGKILL and failover tests),
+/// watching the sandbox's namespace and talking to its emulator.
+pub struct OperatorProcess {
+    pub name: String,
+    child: tokio::process::Child,
+}
+
+impl OperatorProcess {
+    /// Starts `k8s-oci-operator run` as `name` (its POD_NAME, the Lease holder
+    /// identity); with `leader_election`, the Lease lives in the sandbox namespace.
+    pub async fn start(sb: &OperatorSandbox, name: &str, leader_election: bool) -> Result<Self> {
+        let bin = operator_binary().await?;
+        let config = oci_emulator::crate_dir()
+            .join("testdata")
+            .join("oci-config");
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.arg("run")
+            .env("POD_NAME", name)
+            .env("OCI_COMPARTMENT_ID", COMPARTMENT)
+            .env("CLUSTER_ID", &sb.cluster_id)
+            .env("OCI_CONFIG_FILE", config)
+            .env("OCI_ENDPOINT", sb.emulator.base_url())
+            .env(
+                "OCI_SUBNET_IDS",
+                "ocid1.subnet.oc1.sandbox.pods,ocid1.subnet.oc1.sandbox.nodes",
+            )
+            .env("WATCH_NAMESPACE", sb.ns.name())
+            .env("POLL_INTERVAL_MS", "200")
+            .env("RESYNC_INTERVAL_SECONDS", "5")
+            .env("HEALTH_ADDR", "127.0.0.1:0")
+            .env(
+                "RUST_LOG",
+                std::env::var("OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        if leader_election {
+            cmd.env("LEADER_ELECTION_NAMESPACE", sb.ns.name())
+                .env("LEASE_DURATION_SECONDS", "3");
+        }
+        let child = cmd.spawn().context("starting k8s-oci-operator")?;
+        Ok(Self {
+            name: name.to_string(),
+            child,
+        })
+    }
+
+    /// SIGKILL: no cleanup, no graceful shutdown, as in a node crash.
+    pub async fn kill(mut self) -> Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
