@@ -53,3 +53,4 @@ demo: ## The README walk-through end to end on the local sandbox (leaves it runn
 .PHONY: test
 test: ## Run every test: lint, unit, emulator contract and cluster tests (starts the cluster if needed)
 	tests/run-all.sh
+

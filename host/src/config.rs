@@ -91,6 +91,16 @@ pub struct RunConfig {
     #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
     pub lease_duration_seconds: u64,
 
+    /// Namespace whose ConfigMaps labelled `oci.k8s.logmein.com/policy` hold
+    /// WebAssembly policies (the operator's own namespace; tenants must not
+    /// be able to write there). Unset: no ConfigMap policies.
+    #[arg(long, env = "POLICY_NAMESPACE")]
+    pub policy_namespace: Option<String>,
+
+    /// Directory of policies (e.g. a mounted ConfigMap), watched for changes.
+    #[arg(long, env = "POLICY_DIR")]
+    pub policy_dir: Option<PathBuf>,
+
     /// Address of the health (/healthz, /readyz) endpoint.
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: String,

@@ -245,6 +245,25 @@ pub struct ReservedIPStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// What each WebAssembly policy decided for this ReservedIP in the last
+    /// reconcile (which policy set tags, chose the pool, denied the target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyVerdict>,
+}
+
+/// One policy's contribution to one decision.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyVerdict {
+    /// `tagDefaults`, `pool` or `eligibility`.
+    pub decision: String,
+    /// The policy's name (its ConfigMap or file).
+    pub policy: String,
+    /// The module version that decided (first hex digits of its SHA-256).
+    pub version: String,
+    /// What it decided (e.g. `tags`, `chosePool`, `allowed`, `denied`, `failed`).
+    pub outcome: String,
+    pub message: String,
 }
 
 /// The CRD as YAML, exactly as checked in under `config/crd/bases/`.

@@ -9,6 +9,8 @@
 //! - [`orphans`]: releasing tagged public IPs whose ReservedIP is gone.
 //! - [`conditions`]: status conditions per the Kubernetes API conventions.
 //! - [`config`]: the operator's settings (flags and environment).
+//! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
+//!   assignment eligibility); [`policy_gate`] applies it in a reconcile.
 //! - [`oci`]: the narrow OCI networking interface the operator uses, and its
 //!   implementation over HTTP with oci-rust-sdk's request signing.
 
@@ -20,4 +22,6 @@ pub mod orphans;
 pub mod ownership;
 pub mod plan;
 pub mod pod_ip;
+pub mod policy;
+pub mod policy_gate;
 pub mod reconcile;

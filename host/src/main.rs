@@ -12,6 +12,9 @@ use tracing::info;
 use k8s_oci_operator::config::RunConfig;
 use k8s_oci_operator::crd::crd_yaml;
 use k8s_oci_operator::oci::{OciMetrics, Throttled};
+use k8s_oci_operator::policy::configmap::{POLICY_LABEL, watch_configmaps};
+use k8s_oci_operator::policy::directory::watch_directory;
+use k8s_oci_operator::policy::{Limits as PolicyLimits, PolicyEngine};
 use k8s_oci_operator::reconcile::{self, Context, Settings};
 use prometheus_client::registry::Registry;
 
@@ -65,7 +68,27 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     let mut registry = Registry::with_prefix("k8s_oci_operator");
     metrics.register(&mut registry);
     let oci = Throttled::new(oci, config.oci_limits(), metrics);
-    let ctx = Context::new(client, oci, settings, config.subnet_ids.clone());
+    let policy =
+        PolicyEngine::new(PolicyLimits::default()).context("starting the policy engine")?;
+    if let Some(ns) = &config.policy_namespace {
+        info!(namespace = %ns, label = POLICY_LABEL, "watching policy ConfigMaps");
+        tokio::spawn(watch_configmaps(
+            policy.clone(),
+            client.clone(),
+            ns.clone(),
+            POLICY_LABEL.to_string(),
+        ));
+    }
+    // Kept alive for the process's lifetime: dropping it stops the watch.
+    let _policy_dir = match &config.policy_dir {
+        Some(dir) => Some(
+            watch_directory(policy.clone(), dir.clone())
+                .await
+                .with_context(|| format!("watching policy directory {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let ctx = Context::new(client, oci, settings, config.subnet_ids.clone(), policy);
     let health = tokio::net::TcpListener::bind(&config.health_addr)
         .await
         .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;

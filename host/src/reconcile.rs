@@ -34,6 +34,8 @@ use crate::oci::{
 use crate::ownership::{self, Holder, Owner};
 use crate::plan::{self, ResolvedTarget, Step, Target};
 use crate::pod_ip::TargetResolver;
+use crate::policy::PolicyEngine;
+use crate::policy_gate;
 
 /// The finalizer that keeps a ReservedIP until its public IP is released.
 pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
@@ -66,6 +68,8 @@ pub struct Context {
     pub client: Client,
     pub oci: Arc<dyn OciNetwork>,
     pub resolver: TargetResolver,
+    /// The WebAssembly policies (none loaded: every decision passes through).
+    pub policy: PolicyEngine,
     pub recorder: Recorder,
     pub settings: Settings,
     /// Consecutive failures per ReservedIP UID, for backoff.
@@ -78,6 +82,7 @@ impl Context {
         oci: Arc<dyn OciNetwork>,
         settings: Settings,
         subnet_ids: Vec<String>,
+        policy: PolicyEngine,
     ) -> Arc<Self> {
         let reporter = Reporter {
             controller: MANAGER.into(),
@@ -88,6 +93,7 @@ impl Context {
             resolver: TargetResolver::new(oci.clone(), settings.compartment_id.clone(), subnet_ids),
             client,
             oci,
+            policy,
             settings,
             failures: Mutex::default(),
         })
@@ -342,7 +348,6 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         pass.status = fresh_status(rip, ctx).await?;
     }
     let owner = pass.owner()?;
-    let desired_tags = owner.desired_tags(&rip.spec.tags, pass.status.adopted);
 
     // Observe: the public IP this ReservedIP holds, if any.
     let observed = match observe_public_ip(&mut pass, &owner).await {
@@ -360,10 +365,51 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     };
 
     // Observe: the target the spec names.
-    let target = match resolve_target(&pass, rip, ctx).await {
+    let (mut target, pod) = match resolve_target(&pass, rip, ctx).await {
         Ok(t) => t,
         Err(e) => return pass.oci_failed("resolving the assignment target", &e).await,
     };
+
+    // Decide: the platform team's policies first (tags, pool, target).
+    let gate = match policy_gate::evaluate(
+        &ctx.policy,
+        &ctx.client,
+        rip,
+        observed.is_some(),
+        &target,
+        pod.as_ref(),
+    )
+    .await
+    {
+        Ok(g) => g,
+        Err(e) => {
+            let message = e.to_string();
+            pass.warn_once("PolicyError", &message).await;
+            pass.condition(READY, false, "PolicyError", &message);
+            let wait = ctx.backoff(&rip.uid().unwrap_or_default());
+            pass.save().await?;
+            return Ok(Action::requeue(wait));
+        }
+    };
+    pass.status.policies = gate.verdicts.clone();
+    if let (None, Some((policy, reason))) = (&observed, &gate.refused) {
+        let message = format!("policy {policy} refused this ReservedIP: {reason}");
+        pass.warn_once("PolicyDenied", &message).await;
+        pass.status.state = Some(State::Failed);
+        pass.condition(ALLOCATED, false, "PolicyDenied", &message);
+        pass.condition(READY, false, "PolicyDenied", &message);
+        pass.save().await?;
+        return Ok(Action::requeue(ctx.settings.resync_interval));
+    }
+    if let (Target::PrivateIp(_), Some((policy, reason))) = (&target, &gate.target_refused) {
+        let message = format!("policy {policy} denied the assignment: {reason}");
+        pass.warn_once("PolicyDenied", &message).await;
+        target = Target::Refused {
+            reason: "PolicyDenied",
+            message,
+        };
+    }
+    let desired_tags = owner.desired_tags(&gate.tags, pass.status.adopted);
 
     // Decide and act.
     let mut step = plan::decide(observed.as_ref(), &target, &desired_tags);
@@ -378,7 +424,14 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     debug!(reservedip = %rip.name_any(), ?step, "decided");
     let result = match &step {
         Step::Allocate { assign_to } => {
-            allocate(&mut pass, &owner, &desired_tags, assign_to.as_deref()).await
+            allocate(
+                &mut pass,
+                &owner,
+                &desired_tags,
+                gate.pool.clone(),
+                assign_to.as_deref(),
+            )
+            .await
         }
         Step::Assign { private_ip_id } => {
             let id = observed
@@ -636,28 +689,36 @@ async fn resolve_target(
     pass: &Pass<'_>,
     rip: &ReservedIP,
     ctx: &Context,
-) -> Result<Target, OciError> {
+) -> Result<(Target, Option<Pod>), OciError> {
     let Some(a) = &rip.spec.assignment else {
-        return Ok(Target::Unassigned);
+        return Ok((Target::Unassigned, None));
     };
     let Some(pod_name) = &a.pod_name else {
-        return ctx.resolver.resolve_private_ip(a).await;
+        return Ok((ctx.resolver.resolve_private_ip(a).await?, None));
     };
     let ns = rip.namespace().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let pod = match pods.get_opt(pod_name).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return Ok(Target::Absent {
-                reason: "PodNotFound",
-                message: format!("pod {ns}/{pod_name} does not exist (yet)"),
-            });
+            let message = format!("pod {ns}/{pod_name} does not exist (yet)");
+            return Ok((
+                Target::Absent {
+                    reason: "PodNotFound",
+                    message,
+                },
+                None,
+            ));
         }
         Err(e) => {
-            return Ok(Target::Absent {
-                reason: "PodUnreadable",
-                message: format!("reading pod {ns}/{pod_name}: {e}"),
-            });
+            let message = format!("reading pod {ns}/{pod_name}: {e}");
+            return Ok((
+                Target::Absent {
+                    reason: "PodUnreadable",
+                    message,
+                },
+                None,
+            ));
         }
     };
     let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
@@ -683,9 +744,11 @@ async fn resolve_target(
         }),
         _ => None,
     };
-    ctx.resolver
+    let target = ctx
+        .resolver
         .resolve_pod(&pod, node.as_ref(), known.as_ref())
-        .await
+        .await?;
+    Ok((target, Some(pod)))
 }
 
 /// Creates the public IP, with the marker recorded first.
@@ -693,6 +756,7 @@ async fn allocate(
     pass: &mut Pass<'_>,
     owner: &Owner<'_>,
     tags: &BTreeMap<String, String>,
+    pool: Option<String>,
     assign_to: Option<&str>,
 ) -> Result<Option<PublicIp>, OciError> {
     let ctx = pass.ctx;
@@ -718,7 +782,7 @@ async fn allocate(
     let token = pass.status.allocation_token.clone().unwrap_or_default();
     let details = CreatePublicIpDetails {
         private_ip_id: assign_to.map(str::to_string),
-        public_ip_pool_id: pass.rip.spec.public_ipv4_pool.clone(),
+        public_ip_pool_id: pool,
         display_name: Some(format!("{}/{}", owner.namespace, owner.name)),
         freeform_tags: Some(tags.clone()),
         ..CreatePublicIpDetails::reserved(&ctx.settings.compartment_id)

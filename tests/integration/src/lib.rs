@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use k8s_oci_operator::crd::{ReservedIP, State, crd_yaml};
 use k8s_oci_operator::oci::{HttpOciClient, Limits, OciCredentials, OciMetrics, Throttled};
 use k8s_oci_operator::ownership::TAG_CLUSTER;
+use k8s_oci_operator::policy::{Limits as PolicyLimits, PolicyEngine};
 use k8s_oci_operator::reconcile::{self, Context, Settings};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -66,6 +67,8 @@ pub struct OperatorSandbox {
     pub orphan_sweep: (Duration, Duration),
     /// The operator's own Kubernetes client, when it should not use the admin's.
     pub operator_client: Option<Client>,
+    /// The operator's policy engine (empty unless a test loads policies).
+    pub policy: PolicyEngine,
     operator: Option<tokio::task::JoinHandle<()>>,
     // Dropped last: the namespace goes once nothing in it holds a finalizer.
     pub ns: TestNamespace,
@@ -94,6 +97,7 @@ impl OperatorSandbox {
             cluster_id,
             orphan_sweep: (Duration::from_secs(3600), Duration::from_secs(3600)),
             operator_client: None,
+            policy: PolicyEngine::new(PolicyLimits::default())?,
             operator: None,
             ns,
         };
@@ -131,7 +135,7 @@ impl OperatorSandbox {
             .operator_client
             .clone()
             .unwrap_or_else(|| self.client.clone());
-        let ctx = Context::new(client, oci, settings, subnets);
+        let ctx = Context::new(client, oci, settings, subnets, self.policy.clone());
         self.operator = Some(tokio::spawn(reconcile::run(ctx)));
         Ok(())
     }

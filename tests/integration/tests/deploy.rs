@@ -55,6 +55,8 @@ async fn manifests_apply_and_rbac_is_least_privilege() -> Result<()> {
         ("get", "", "nodes", "", None),
         ("create", "events.k8s.io", "events", "", ns),
         ("update", "coordination.k8s.io", "leases", "", op),
+        ("watch", "", "configmaps", "", op),
+        ("get", "", "namespaces", "", None),
     ];
     for (verb, group, resource, sub, ns) in must {
         assert!(

@@ -1,0 +1,386 @@
+//! [`PolicyEngine`]: the public face of the policy system. Holds the
+//! wasmtime engine (with its epoch ticker), the registry of loaded policies,
+//! and runs decisions on blocking threads so the async runtime never waits
+//! on guest code.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use tokio::sync::{Mutex, Semaphore};
+use wasmtime::{Config, Engine, OptLevel};
+
+use super::abi::{self, DecisionKind, Namespace, ReservedIp, ReservedIpSpec, Target};
+use super::compose::{
+    Composer, Decision, EligibilityComposer, EligibilityOutcome, PolicyRef, PoolComposer,
+    PoolOutcome, TagComposer, TagOutcome,
+};
+use super::error::{EvalError, LoadError, PolicyError};
+use super::evaluate;
+use super::limits::{EPOCH_TICK, Limits};
+use super::module;
+use super::registry::{LoadReport, LoadedPolicy, PolicyStatus, Registry};
+use super::source::{self, PolicySource};
+use super::validate::AllowedPools;
+
+/// The ReservedIP and namespace a decision is about.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReservedIpInput {
+    pub reserved_ip: ReservedIp,
+    pub namespace: Namespace,
+}
+
+impl ReservedIpInput {
+    /// From the resource and its namespace's labels.
+    pub fn new(
+        resource: &crate::crd::ReservedIP,
+        namespace_labels: BTreeMap<String, String>,
+    ) -> Result<Self, PolicyError> {
+        let namespace = resource.metadata.namespace.clone().unwrap_or_default();
+        // Through JSON, so every spec field (current and future) reaches
+        // policies with its API name.
+        let spec: ReservedIpSpec = serde_json::from_value(serde_json::to_value(&resource.spec)?)?;
+        Ok(ReservedIpInput {
+            reserved_ip: ReservedIp {
+                name: resource.metadata.name.clone().unwrap_or_default(),
+                namespace: namespace.clone(),
+                labels: resource.metadata.labels.clone().unwrap_or_default(),
+                spec,
+            },
+            namespace: Namespace {
+                name: namespace,
+                labels: namespace_labels,
+            },
+        })
+    }
+}
+
+/// Evaluates the loaded policies. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct PolicyEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    limits: Limits,
+    registry: std::sync::Mutex<Registry>,
+    /// Active policies in evaluation order, swapped whole on every change so
+    /// a decision sees one consistent set.
+    active: RwLock<Arc<Vec<Arc<LoadedPolicy>>>>,
+    permits: Arc<Semaphore>,
+    /// One sync at a time (watchers may fire together).
+    sync: Mutex<()>,
+}
+
+#[derive(Serialize)]
+struct Common<'a> {
+    #[serde(rename = "reservedIP")]
+    reserved_ip: &'a ReservedIp,
+    namespace: &'a Namespace,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PoolBody<'a> {
+    #[serde(flatten)]
+    common: Common<'a>,
+    allowed_pools: Option<&'a [String]>,
+}
+
+#[derive(Serialize)]
+struct EligibilityBody<'a> {
+    #[serde(flatten)]
+    common: Common<'a>,
+    target: &'a Target,
+}
+
+impl PolicyEngine {
+    /// An engine with no policies (every decision then allows and keeps).
+    pub fn new(limits: Limits) -> Result<Self, PolicyError> {
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            // Same answer for the same input on every node.
+            .cranelift_nan_canonicalization(true)
+            .wasm_relaxed_simd(false)
+            .wasm_multi_memory(false)
+            .wasm_memory64(false)
+            .max_wasm_stack(256 << 10);
+        let engine = Engine::new(&config).map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
+        spawn_epoch_ticker(&engine)?;
+        Ok(PolicyEngine {
+            inner: Arc::new(Inner {
+                engine,
+                permits: Arc::new(Semaphore::new(limits.max_concurrent_evaluations.max(1))),
+                limits,
+                registry: std::sync::Mutex::default(),
+                active: RwLock::default(),
+                sync: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The limits every module and decision runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Tags for the public IP: policy defaults under the user's tags,
+    /// enforced tags over them.
+    pub async fn tag_defaults(
+        &self,
+        req: &ReservedIpInput,
+    ) -> Result<Decision<TagOutcome>, PolicyError> {
+        let body = serde_json::to_vec(&common(req))?;
+        let composer = TagComposer::new(req.reserved_ip.spec.tags.clone());
+        self.decide(
+            DecisionKind::TagDefaults,
+            &req.namespace.labels,
+            body,
+            composer,
+        )
+        .await
+    }
+
+    /// The pool to allocate from: keep the spec's, use a policy's choice
+    /// (always one of `allowed`), or deny.
+    pub async fn select_pool(
+        &self,
+        req: &ReservedIpInput,
+        allowed: &AllowedPools,
+    ) -> Result<Decision<PoolOutcome>, PolicyError> {
+        let body = serde_json::to_vec(&PoolBody {
+            common: common(req),
+            allowed_pools: allowed.as_list(),
+        })?;
+        let composer = PoolComposer::new(
+            req.reserved_ip.spec.public_ipv4_pool.clone(),
+            allowed.clone(),
+        );
+        self.decide(
+            DecisionKind::SelectPool,
+            &req.namespace.labels,
+            body,
+            composer,
+        )
+        .await
+    }
+
+    /// Whether the ReservedIP may be assigned to `target`.
+    pub async fn eligibility(
+        &self,
+        req: &ReservedIpInput,
+        target: &Target,
+    ) -> Result<Decision<EligibilityOutcome>, PolicyError> {
+        let body = serde_json::to_vec(&EligibilityBody {
+            common: common(req),
+            target,
+        })?;
+        self.decide(
+            DecisionKind::Eligibility,
+            &req.namespace.labels,
+            body,
+            EligibilityComposer::default(),
+        )
+        .await
+    }
+
+    /// Replaces the policies that come from `source` (a watcher's identity,
+    /// e.g. `configmap:ns` or `dir:/etc/policies`) with `policies`. Changed
+    /// policies are compiled (off the async runtime); one that fails keeps
+    /// its previous version. Returns what changed.
+    pub async fn sync(&self, source: &str, policies: Vec<PolicySource>) -> Vec<LoadReport> {
+        let _one_at_a_time = self.inner.sync.lock().await;
+        let plan = self.lock_registry().plan(source, policies);
+        let mut reports = plan.duplicates;
+
+        if !plan.load.is_empty() {
+            let inner = Arc::clone(&self.inner);
+            let loads = plan.load;
+            let compiled = tokio::task::spawn_blocking(move || {
+                loads
+                    .into_iter()
+                    .map(|src| {
+                        let digest = src.digest();
+                        let result = inner.load(&src, digest);
+                        (src.name, digest, result)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            let compiled = match compiled {
+                Ok(compiled) => compiled,
+                Err(err) => {
+                    tracing::error!(error = %err, "policy compilation task failed");
+                    Vec::new()
+                }
+            };
+            let mut registry = self.lock_registry();
+            for (name, digest, result) in compiled {
+                reports.push(registry.record(source, &name, digest, result));
+            }
+        }
+        {
+            let mut registry = self.lock_registry();
+            reports.extend(plan.remove.iter().filter_map(|name| registry.remove(name)));
+            let ordered = registry.ordered();
+            *self.inner.active.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ordered);
+        }
+        for report in &reports {
+            log_report(report);
+        }
+        reports
+    }
+
+    /// Load state of every known policy (active version, last error, count of
+    /// refused loads), for events, metrics and diagnostics.
+    pub fn status(&self) -> Vec<PolicyStatus> {
+        self.lock_registry().status()
+    }
+
+    fn lock_registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves consistent data (every
+        // mutation is a single insert/remove), so poisoning is ignored.
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn decide<C>(
+        &self,
+        kind: DecisionKind,
+        namespace_labels: &BTreeMap<String, String>,
+        body: Vec<u8>,
+        mut composer: C,
+    ) -> Result<Decision<C::Outcome>, PolicyError>
+    where
+        C: Composer + Send + 'static,
+        C::Outcome: Send + 'static,
+    {
+        let active = Arc::clone(&self.inner.active.read().unwrap_or_else(|e| e.into_inner()));
+        let policies: Vec<Arc<LoadedPolicy>> = active
+            .iter()
+            .filter(|p| p.module.answers(kind) && p.selector.matches(namespace_labels))
+            .cloned()
+            .collect();
+        if policies.is_empty() {
+            return Ok(composer.finish());
+        }
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| PolicyError::Runtime(e.to_string()))?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            for policy in &policies {
+                let result = inner.evaluate_one(policy, kind, &body, &composer);
+                if let Err(err) = &result {
+                    tracing::warn!(policy = %policy.name, decision = ?kind, error = %err, "policy failed");
+                }
+                let policy_ref = PolicyRef {
+                    name: &policy.name,
+                    version: policy.version(),
+                    failure_mode: policy.failure_mode,
+                };
+                if composer.push(&policy_ref, result).is_break() {
+                    break;
+                }
+            }
+            composer.finish()
+        })
+        .await
+        .map_err(|e| PolicyError::Runtime(e.to_string()))
+    }
+}
+
+impl Inner {
+    fn evaluate_one<C: Composer>(
+        &self,
+        policy: &LoadedPolicy,
+        kind: DecisionKind,
+        body: &[u8],
+        composer: &C,
+    ) -> Result<C::Answer, EvalError> {
+        let input = abi::request_document(&policy.settings, body);
+        let output = evaluate::call(&self.engine, &policy.module, kind, &input, &self.limits)?;
+        let answer = evaluate::parse_output::<C::Answer>(&output)?;
+        composer.validate(&answer).map_err(EvalError::Invalid)?;
+        Ok(answer)
+    }
+
+    /// Parses, decodes, compiles (or reuses) and checks one policy. Blocking.
+    fn load(&self, src: &PolicySource, digest: [u8; 32]) -> Result<LoadedPolicy, LoadError> {
+        let spec = source::parse(src, self.limits.max_module_bytes)?;
+        let wasm = module::decode(&spec.module, &self.limits)?;
+        let sha256 = module::sha256_hex(&wasm);
+        let cached = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cached_module(&sha256);
+        let compiled = match cached {
+            Some(compiled) => compiled,
+            None => Arc::new(module::compile(&self.engine, &wasm, &self.limits)?),
+        };
+        module::validate_settings(&self.engine, &compiled, &spec.settings, &self.limits)?;
+        Ok(LoadedPolicy {
+            name: spec.name,
+            order: spec.order,
+            failure_mode: spec.failure_mode,
+            selector: spec.selector,
+            settings: spec.settings,
+            module: compiled,
+            digest,
+        })
+    }
+}
+
+fn common(req: &ReservedIpInput) -> Common<'_> {
+    Common {
+        reserved_ip: &req.reserved_ip,
+        namespace: &req.namespace,
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine
+/// lives, so every deadline fires. Holds only a weak reference.
+fn spawn_epoch_ticker(engine: &Engine) -> Result<(), PolicyError> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("policy-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|e| PolicyError::Engine(format!("cannot start the epoch ticker: {e}")))
+}
+
+fn log_report(report: &LoadReport) {
+    use super::registry::LoadResult;
+    match &report.result {
+        LoadResult::Loaded { version } => {
+            tracing::info!(policy = %report.policy, source = %report.source, %version, "policy loaded")
+        }
+        LoadResult::Failed {
+            error,
+            kept_version,
+        } => tracing::warn!(
+            policy = %report.policy,
+            source = %report.source,
+            %error,
+            kept_version = kept_version.as_deref().unwrap_or("none"),
+            "policy refused; keeping the last good version"
+        ),
+        LoadResult::Removed => {
+            tracing::info!(policy = %report.policy, source = %report.source, "policy removed")
+        }
+    }
+}

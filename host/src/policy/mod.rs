@@ -1,0 +1,47 @@
+//! WebAssembly policies: platform teams' rules for tag defaults, pool
+//! selection and assignment eligibility, as sandboxed modules loaded at run
+//! time (see `policies/README.md` for authors, `sdk/ABI.md` for the ABI).
+//!
+//! One job per module:
+//! - [`abi`]: the ABI types (shared with the SDK) and their JSON Schemas.
+//! - `source`: a policy's configuration keys, parsed and validated.
+//! - `selector`: namespace label selectors.
+//! - `module`: decompress, compile once, check a module (imports, memory,
+//!   ABI version, exports, settings).
+//! - `evaluate`: one call in a fresh instance: deadline, memory cap,
+//!   bounds-checked buffers, output size cap.
+//! - `validate`: checks of an answer (OCI tag limits, allowed pools).
+//! - `compose`: how several policies' answers combine (documented there).
+//! - `registry`: loaded policies, last good versions, load errors, order.
+//! - [`configmap`], [`directory`]: the two watchers that feed the engine.
+//!
+//! Policies run in `order`, then by name, and only for namespaces their
+//! selector matches.
+
+pub mod abi;
+mod compose;
+pub mod configmap;
+pub mod directory;
+mod engine;
+mod error;
+mod evaluate;
+mod limits;
+mod module;
+mod registry;
+mod selector;
+mod source;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use compose::{
+    Decision, Denial, EligibilityOutcome, PoolOutcome, TagOutcome, Verdict, VerdictOutcome,
+};
+pub use engine::{PolicyEngine, ReservedIpInput};
+pub use error::{EvalError, LoadError, PolicyError};
+pub use limits::Limits;
+pub use registry::{LoadReport, LoadResult, PolicyStatus};
+pub use selector::NamespaceSelector;
+pub use source::{FailureMode, PolicySource};
+pub use validate::AllowedPools;

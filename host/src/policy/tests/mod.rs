@@ -1,0 +1,411 @@
+//! End-to-end tests of the engine (no cluster): real SDK-built policies,
+//! composition, selectors, failure modes, hostile modules, reloads.
+
+mod hostile;
+mod reload;
+mod wat;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::abi::{Namespace, ReservedIp, Target};
+use super::*;
+
+pub(super) fn engine() -> PolicyEngine {
+    PolicyEngine::new(Limits {
+        timeout: Duration::from_millis(100),
+        ..Limits::default()
+    })
+    .expect("engine")
+}
+
+pub(super) fn source(name: &str, module: Vec<u8>, keys: &[(&str, &str)]) -> PolicySource {
+    let mut files: BTreeMap<String, Vec<u8>> = keys
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect();
+    let key = if module.starts_with(&[0x1f, 0x8b]) {
+        "policy.wasm.gz"
+    } else {
+        "policy.wasm"
+    };
+    files.insert(key.into(), module);
+    PolicySource {
+        name: name.into(),
+        files,
+    }
+}
+
+pub(super) fn input(namespace: &str, labels: &[(&str, &str)]) -> ReservedIpInput {
+    let mut ns = Namespace::new(namespace);
+    for (k, v) in labels {
+        ns = ns.with_label(*k, *v);
+    }
+    ReservedIpInput {
+        reserved_ip: ReservedIp::new("web", namespace).with_tag("owner", "user"),
+        namespace: ns,
+    }
+}
+
+pub(super) async fn load(engine: &PolicyEngine, sources: Vec<PolicySource>) -> Vec<LoadReport> {
+    engine.sync("test", sources).await
+}
+
+pub(super) fn loaded(reports: &[LoadReport]) -> bool {
+    reports
+        .iter()
+        .all(|r| matches!(r.result, LoadResult::Loaded { .. }))
+}
+
+/// An SDK-built example policy (`policies/<name>`), gzipped; built once per
+/// test run with `policies/build.sh`.
+pub(super) fn real_policy(name: &str) -> Vec<u8> {
+    static OUT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = OUT.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/build.sh");
+        let output = std::process::Command::new(script)
+            .output()
+            .expect("run policies/build.sh");
+        assert!(
+            output.status.success(),
+            "policies/build.sh failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+    });
+    std::fs::read(dir.join(format!("{name}.wasm.gz"))).expect("built policy")
+}
+
+const POOL_A: &str = "ocid1.publicippool.oc1..payments";
+
+#[tokio::test]
+async fn real_policies_answer_every_decision() {
+    let engine = engine();
+    let reports = load(
+        &engine,
+        vec![
+            source(
+                "tags",
+                real_policy("tag-defaults"),
+                &[(
+                    "settings",
+                    "fromNamespaceLabels: {cost-center: example.com/cost-center}\nenforced: {managed-by: platform}\n",
+                )],
+            ),
+            source(
+                "pools",
+                real_policy("team-pool"),
+                &[("settings", &format!(r#"{{"teamLabel":"team","pools":{{"payments":"{POOL_A}"}}}}"#))],
+            ),
+            source(
+                "pods",
+                real_policy("pod-label-eligibility"),
+                &[("settings", r#"{"podLabel":"public-ip"}"#)],
+            ),
+        ],
+    )
+    .await;
+    assert!(loaded(&reports), "{reports:?}");
+
+    let mut req = input(
+        "shop",
+        &[("team", "payments"), ("example.com/cost-center", "cc-7")],
+    );
+    req.reserved_ip
+        .spec
+        .tags
+        .insert("managed-by".into(), "me".into());
+    let tags = engine.tag_defaults(&req).await.expect("decision");
+    let expected: BTreeMap<String, String> = [
+        ("cost-center", "cc-7"),
+        ("managed-by", "platform"),
+        ("owner", "user"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(tags.outcome, TagOutcome::Tags(expected));
+    assert_eq!(tags.verdicts.len(), 1);
+    assert_eq!(tags.verdicts[0].policy, "tags");
+
+    let pool = engine
+        .select_pool(&req, &AllowedPools::Only(vec![POOL_A.into()]))
+        .await
+        .expect("decision");
+    assert_eq!(pool.outcome, PoolOutcome::Use(POOL_A.into()));
+    assert_eq!(pool.verdicts[0].outcome, VerdictOutcome::Choose);
+
+    let no_team = input("other", &[]);
+    let pool = engine
+        .select_pool(&no_team, &AllowedPools::Any)
+        .await
+        .expect("decision");
+    assert!(
+        matches!(pool.outcome, PoolOutcome::Deny(ref d) if d.policy == "pools" && d.reason.contains("team"))
+    );
+
+    let allowed = engine
+        .eligibility(
+            &req,
+            &Target::pod("web-0").with_pod_label("public-ip", "yes"),
+        )
+        .await
+        .expect("decision");
+    assert_eq!(allowed.outcome, EligibilityOutcome::Allow);
+    let denied = engine
+        .eligibility(&req, &Target::pod("web-1"))
+        .await
+        .expect("decision");
+    assert!(
+        matches!(denied.outcome, EligibilityOutcome::Deny(ref d) if d.policy == "pods" && d.reason.contains("web-1"))
+    );
+}
+
+#[tokio::test]
+async fn no_policies_keep_everything() {
+    let engine = engine();
+    let req = input("shop", &[]);
+    let tags = engine.tag_defaults(&req).await.expect("decision");
+    assert!(matches!(tags.outcome, TagOutcome::Tags(ref t) if t["owner"] == "user"));
+    assert_eq!(
+        engine
+            .select_pool(&req, &AllowedPools::Any)
+            .await
+            .expect("decision")
+            .outcome,
+        PoolOutcome::Keep
+    );
+    assert_eq!(
+        engine
+            .eligibility(&req, &Target::pod("p"))
+            .await
+            .expect("decision")
+            .outcome,
+        EligibilityOutcome::Allow
+    );
+}
+
+#[tokio::test]
+async fn settings_rejected_by_the_policy_refuse_the_load() {
+    let engine = engine();
+    let reports = load(
+        &engine,
+        vec![source(
+            "pools",
+            real_policy("team-pool"),
+            &[("settings", r#"{"teamLabel":""}"#)],
+        )],
+    )
+    .await;
+    assert!(
+        matches!(
+            &reports[0].result,
+            LoadResult::Failed {
+                error: LoadError::Settings(_),
+                ..
+            } | LoadResult::Failed {
+                error: LoadError::Start(_),
+                ..
+            }
+        ),
+        "{reports:?}"
+    );
+}
+
+#[tokio::test]
+async fn composition_follows_order_then_name() {
+    let engine = engine();
+    let tags =
+        |defaults: &str| wat::answer_module(&format!(r#"{{"ok":{{"defaults":{defaults}}}}}"#));
+    let reports = load(
+        &engine,
+        vec![
+            source(
+                "b-second",
+                tags(r#"{"k":"b","only-b":"1"}"#),
+                &[("order", "5")],
+            ),
+            source("a-third", tags(r#"{"k":"a"}"#), &[("order", "5")]),
+            source(
+                "z-first",
+                tags(r#"{"k":"z","only-z":"1"}"#),
+                &[("order", "-1")],
+            ),
+        ],
+    )
+    .await;
+    assert!(loaded(&reports), "{reports:?}");
+    let decision = engine
+        .tag_defaults(&input("shop", &[]))
+        .await
+        .expect("decision");
+    let order: Vec<&str> = decision
+        .verdicts
+        .iter()
+        .map(|v| v.policy.as_str())
+        .collect();
+    assert_eq!(order, ["z-first", "a-third", "b-second"]);
+    let TagOutcome::Tags(tags) = decision.outcome else {
+        panic!("expected tags")
+    };
+    // Later policies override earlier ones for the same key.
+    assert_eq!(tags["k"], "b");
+    assert_eq!(
+        (tags["only-b"].as_str(), tags["only-z"].as_str()),
+        ("1", "1")
+    );
+}
+
+#[tokio::test]
+async fn namespace_selector_limits_where_a_policy_applies() {
+    let engine = engine();
+    let deny = wat::answer_module(r#"{"ok":{"decision":"deny","reason":"prod only"}}"#);
+    let reports = load(
+        &engine,
+        vec![source(
+            "prod-only",
+            deny,
+            &[("namespaceSelector", "matchLabels: {tier: prod}")],
+        )],
+    )
+    .await;
+    assert!(loaded(&reports), "{reports:?}");
+    let target = Target::pod("p");
+    let prod = engine
+        .eligibility(&input("a", &[("tier", "prod")]), &target)
+        .await
+        .expect("decision");
+    assert!(matches!(prod.outcome, EligibilityOutcome::Deny(ref d) if d.reason == "prod only"));
+    let dev = engine
+        .eligibility(&input("b", &[("tier", "dev")]), &target)
+        .await
+        .expect("decision");
+    assert_eq!(dev.outcome, EligibilityOutcome::Allow);
+    assert!(dev.verdicts.is_empty());
+}
+
+#[tokio::test]
+async fn failure_modes_deny_or_skip() {
+    let engine = engine();
+    let reports = load(
+        &engine,
+        vec![
+            source(
+                "open",
+                wat::hostile_module("unreachable"),
+                &[
+                    ("failureMode", "allow"),
+                    ("namespaceSelector", "matchLabels: {mode: open}"),
+                ],
+            ),
+            source(
+                "closed",
+                wat::hostile_module("unreachable"),
+                &[("namespaceSelector", "matchLabels: {mode: closed}")],
+            ),
+        ],
+    )
+    .await;
+    assert!(loaded(&reports), "{reports:?}");
+    let target = Target::pod("p");
+    let open = engine
+        .eligibility(&input("a", &[("mode", "open")]), &target)
+        .await
+        .expect("decision");
+    assert_eq!(open.outcome, EligibilityOutcome::Allow);
+    assert_eq!(open.verdicts[0].outcome, VerdictOutcome::FailedOpen);
+    let closed = engine
+        .eligibility(&input("b", &[("mode", "closed")]), &target)
+        .await
+        .expect("decision");
+    assert!(
+        matches!(closed.outcome, EligibilityOutcome::Deny(ref d) if d.policy == "closed" && d.reason.contains("trapped"))
+    );
+    assert_eq!(closed.verdicts[0].outcome, VerdictOutcome::FailedClosed);
+}
+
+#[tokio::test]
+async fn invalid_answers_fail_the_policy() {
+    let engine = engine();
+    let reports = load(
+        &engine,
+        vec![
+            source(
+                "reserved-tag",
+                wat::answer_module(r#"{"ok":{"enforced":{"k8s-oci-operator-x":"1"}}}"#),
+                &[("namespaceSelector", "matchLabels: {case: tag}")],
+            ),
+            source(
+                "foreign-pool",
+                wat::answer_module(
+                    r#"{"ok":{"decision":"choose","pool":"ocid1.publicippool.oc1..elsewhere"}}"#,
+                ),
+                &[("namespaceSelector", "matchLabels: {case: pool}")],
+            ),
+        ],
+    )
+    .await;
+    assert!(loaded(&reports), "{reports:?}");
+    let tags = engine
+        .tag_defaults(&input("a", &[("case", "tag")]))
+        .await
+        .expect("decision");
+    assert!(
+        matches!(tags.outcome, TagOutcome::Deny(ref d) if d.reason.contains("reserved prefix"))
+    );
+    let pool = engine
+        .select_pool(
+            &input("b", &[("case", "pool")]),
+            &AllowedPools::Only(vec![POOL_A.into()]),
+        )
+        .await
+        .expect("decision");
+    assert!(matches!(pool.outcome, PoolOutcome::Deny(ref d) if d.reason.contains("allowed pools")));
+}
+
+#[tokio::test]
+async fn last_good_version_is_kept_when_an_update_fails() {
+    let engine = engine();
+    let good = wat::answer_module(r#"{"ok":{"decision":"deny","reason":"v1"}}"#);
+    assert!(loaded(
+        &load(&engine, vec![source("p", good.clone(), &[])]).await
+    ));
+    let version = engine.status()[0].version.clone();
+
+    let reports = load(&engine, vec![source("p", wat::abi_version_module(2), &[])]).await;
+    assert!(
+        matches!(&reports[0].result, LoadResult::Failed { kept_version: Some(v), .. } if Some(v) == version.as_ref()),
+        "{reports:?}"
+    );
+    let status = &engine.status()[0];
+    assert_eq!(status.version, version);
+    assert_eq!(status.load_failures, 1);
+    assert!(
+        status
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("ABI version 2"))
+    );
+    let decision = engine
+        .eligibility(&input("a", &[]), &Target::pod("p"))
+        .await
+        .expect("decision");
+    assert!(matches!(decision.outcome, EligibilityOutcome::Deny(ref d) if d.reason == "v1"));
+
+    // The same broken configuration again is not re-reported.
+    assert!(
+        load(&engine, vec![source("p", wat::abi_version_module(2), &[])])
+            .await
+            .is_empty()
+    );
+    // Fixing it clears the error; removing it unloads the policy.
+    let reports = load(&engine, vec![source("p", good, &[("order", "1")])]).await;
+    assert!(loaded(&reports), "{reports:?}");
+    assert_eq!(engine.status()[0].error, None);
+    let reports = load(&engine, vec![]).await;
+    assert_eq!(reports[0].result, LoadResult::Removed);
+    assert!(engine.status().is_empty());
+}

@@ -1,0 +1,121 @@
+//! Applying the loaded WebAssembly policies to one reconcile.
+//!
+//! Before an IP is allocated the policies may add or enforce tags and choose
+//! or deny the pool; before it is assigned they may deny the target. With no
+//! policy loaded this costs nothing (no namespace read, no evaluation). What
+//! each policy decided is returned for the ReservedIP's status.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::{Api, Client, ResourceExt};
+
+use crate::crd::{PolicyVerdict, ReservedIP};
+use crate::plan::Target;
+use crate::policy::abi::Target as PolicyTarget;
+use crate::policy::{
+    AllowedPools, EligibilityOutcome, PolicyEngine, PolicyError, PoolOutcome, ReservedIpInput,
+    TagOutcome, Verdict,
+};
+
+/// Why the policies could not be evaluated (retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("reading namespace {0} for the policies' namespace selectors: {1}")]
+    Namespace(String, String),
+    #[error("evaluating policies: {0}")]
+    Policy(#[from] PolicyError),
+}
+
+/// What the policies decided for one pass.
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// The tags the IP should carry (before the operator's ownership tags).
+    pub tags: BTreeMap<String, String>,
+    /// The pool to allocate from.
+    pub pool: Option<String>,
+    /// Set when a policy refuses the IP itself (tags or pool denied): `(policy, reason)`.
+    pub refused: Option<(String, String)>,
+    /// Set when a policy refuses the assignment target: `(policy, reason)`.
+    pub target_refused: Option<(String, String)>,
+    pub verdicts: Vec<PolicyVerdict>,
+}
+
+/// Evaluates the policies for `rip`. `allocated` skips pool selection (the
+/// pool only matters for a new IP); `pod` is the target pod, if any.
+pub async fn evaluate(
+    engine: &PolicyEngine,
+    client: &Client,
+    rip: &ReservedIP,
+    allocated: bool,
+    target: &Target,
+    pod: Option<&Pod>,
+) -> Result<Gate, GateError> {
+    let mut gate = Gate {
+        tags: rip.spec.tags.clone(),
+        pool: rip.spec.public_ipv4_pool.clone(),
+        ..Gate::default()
+    };
+    if engine.status().is_empty() {
+        return Ok(gate);
+    }
+    let ns = rip.namespace().unwrap_or_default();
+    let labels = match Api::<Namespace>::all(client.clone()).get_opt(&ns).await {
+        Ok(Some(n)) => n.metadata.labels.unwrap_or_default(),
+        // Without the namespace's labels a selector could match wrongly: fail this pass.
+        Ok(None) => return Err(GateError::Namespace(ns, "not found".into())),
+        Err(e) => return Err(GateError::Namespace(ns, e.to_string())),
+    };
+    let input = ReservedIpInput::new(rip, labels)?;
+
+    let tags = engine.tag_defaults(&input).await?;
+    record(&mut gate.verdicts, "tagDefaults", &tags.verdicts);
+    match tags.outcome {
+        TagOutcome::Tags(t) => gate.tags = t,
+        TagOutcome::Deny(d) => gate.refused = Some((d.policy, d.reason)),
+    }
+    if !allocated && rip.spec.public_ipv4_address.is_none() {
+        let pool = engine.select_pool(&input, &AllowedPools::Any).await?;
+        record(&mut gate.verdicts, "pool", &pool.verdicts);
+        match pool.outcome {
+            PoolOutcome::Keep => {}
+            PoolOutcome::Use(p) => gate.pool = Some(p),
+            PoolOutcome::Deny(d) => gate.refused = gate.refused.or(Some((d.policy, d.reason))),
+        }
+    }
+    if let Target::PrivateIp(t) = target {
+        let policy_target = match (pod, &t.pod) {
+            (Some(pod), Some(_)) => PolicyTarget::Pod {
+                name: pod.name_any(),
+                labels: pod.labels().clone(),
+                node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            },
+            _ => PolicyTarget::PrivateIp {
+                address: Some(t.private_ip_address.clone()),
+                id: Some(t.private_ip_id.clone()),
+                subnet_id: None,
+            },
+        };
+        let eligibility = engine.eligibility(&input, &policy_target).await?;
+        record(&mut gate.verdicts, "eligibility", &eligibility.verdicts);
+        if let EligibilityOutcome::Deny(d) = eligibility.outcome {
+            gate.target_refused = Some((d.policy, d.reason));
+        }
+    }
+    Ok(gate)
+}
+
+fn record(out: &mut Vec<PolicyVerdict>, decision: &str, verdicts: &[Verdict]) {
+    out.extend(verdicts.iter().map(|v| {
+        PolicyVerdict {
+            decision: decision.to_string(),
+            policy: v.policy.clone(),
+            version: v.version.clone(),
+            outcome: serde_json::to_value(v.outcome)
+                .ok()
+                .and_then(|o| o.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            message: v.message.clone(),
+        }
+    }));
+}
