@@ -23,5 +23,6 @@ pub mod ownership;
 pub mod plan;
 pub mod pod_ip;
 pub mod policy;
+pub mod policy_eval;
 pub mod policy_gate;
 pub mod reconcile;

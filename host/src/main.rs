@@ -34,6 +34,27 @@ enum Command {
     Run(Box<RunConfig>),
     /// Print the ReservedIP CustomResourceDefinition as YAML.
     Crd,
+    /// Work with WebAssembly policies offline.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Evaluate a policy module on an input, with the operator's engine and
+    /// limits; prints the decisions as JSON, exits 1 if the module is refused
+    /// or fails.
+    Eval {
+        /// The module (`.wasm`, or `.wasm.gz`).
+        #[arg(long)]
+        module: std::path::PathBuf,
+        /// JSON: {"reservedIP": <manifest>, "namespaceLabels": {}, "target": {...}, "allowedPools": [...]}.
+        #[arg(long)]
+        input: std::path::PathBuf,
+        /// The policy's settings (JSON or YAML), as in its ConfigMap.
+        #[arg(long)]
+        settings: Option<std::path::PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -41,6 +62,21 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd => print!("{}", crd_yaml()?),
         Command::Run(config) => run(*config).await?,
+        Command::Policy(PolicyCommand::Eval {
+            module,
+            input,
+            settings,
+        }) => {
+            match k8s_oci_operator::policy_eval::evaluate(&module, &input, settings.as_deref())
+                .await
+            {
+                Ok(out) => println!("{}", serde_json::to_string_pretty(&out)?),
+                Err(e) => {
+                    eprintln!("k8s-oci-operator policy eval: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -391,7 +391,21 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             return Ok(Action::requeue(wait));
         }
     };
-    pass.status.policies = gate.verdicts.clone();
+    // Pool verdicts are made once, at allocation: keep them afterwards.
+    let kept_pool: Vec<_> = match &observed {
+        Some(_) => pass
+            .status
+            .policies
+            .iter()
+            .filter(|v| v.decision == "pool")
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    pass.status.policies = kept_pool
+        .into_iter()
+        .chain(gate.verdicts.iter().cloned())
+        .collect();
     if let (None, Some((policy, reason))) = (&observed, &gate.refused) {
         let message = format!("policy {policy} refused this ReservedIP: {reason}");
         pass.warn_once("PolicyDenied", &message).await;

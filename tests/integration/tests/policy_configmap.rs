@@ -228,6 +228,101 @@ async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() 
         "a PolicyRefused event on the ConfigMap"
     );
 
+    // Pool per team: a namespace labelled team=payments draws from its pool.
+    let pool_module = std::fs::read(dir.join("team-pool.wasm.gz"))?;
+    let mut pool_cm = policy_configmap(
+        "team-pool",
+        &pool_module,
+        json!({"teamLabel": "team", "pools": {"payments": integration_tests::POOL}}),
+    )?;
+    pool_cm.data.get_or_insert_default().insert(
+        "namespaceSelector".into(),
+        "matchExpressions: [{key: team, operator: Exists}]".into(),
+    );
+    apply(&cms, &pool_cm).await?;
+    wait_until(Duration::from_secs(30), loaded("team-pool"))
+        .await
+        .context("team-pool never loaded")?;
+    label_namespace(&sb, "team", Some("payments")).await?;
+    sb.create("apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: pooled\nspec: {}\n").await?;
+    let pooled = sb.wait_state("pooled", State::Allocated, true).await?;
+    let pooled_status = pooled.status.context("status")?;
+    assert!(
+        pooled_status
+            .public_ip_address
+            .as_deref()
+            .is_some_and(|a| a.starts_with("203.0.113.")),
+        "allocated from the team's pool: {:?}",
+        pooled_status.public_ip_address
+    );
+    assert!(
+        pooled_status
+            .policies
+            .iter()
+            .any(|v| v.policy == "team-pool" && v.decision == "pool"),
+        "{:?}",
+        pooled_status.policies
+    );
+
+    // A hostile policy (loops forever) for namespaces labelled hostile=true:
+    // its decisions fail (deadline), the assignment is denied and says why,
+    // and the operator keeps reconciling.
+    apply(&cms, &hostile_configmap()?).await?;
+    wait_until(Duration::from_secs(30), loaded("hostile"))
+        .await
+        .context("hostile policy never loaded")?;
+    label_namespace(&sb, "hostile", Some("true")).await?;
+    wait_until(Duration::from_secs(30), || async {
+        let r = sb.rips().get("r").await?;
+        let cond = r
+            .status
+            .as_ref()
+            .and_then(|s| k8s_oci_operator::conditions::get(&s.conditions, "Ready").cloned());
+        Ok(cond.is_some_and(|c| c.reason == "PolicyDenied" && c.message.contains("hostile")))
+    })
+    .await
+    .context("the looping policy's failure never surfaced")?;
+    // The IP is taken off the pod while its eligibility cannot be decided.
+    sb.wait_state("r", State::Allocated, false).await?;
+    // Meanwhile the others are reconciled as usual: a new ReservedIP is allocated.
+    sb.create("apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: meanwhile\nspec: {}\n").await?;
+    sb.wait_state("meanwhile", State::Allocated, true).await?;
+    // Removing the hostile policy restores the assignment.
+    cms.delete("hostile", &Default::default()).await?;
+    sb.wait_state("r", State::Assigned, true).await?;
+
     watch.abort();
     sb.finish().await
+}
+
+async fn label_namespace(sb: &OperatorSandbox, key: &str, value: Option<&str>) -> Result<()> {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sb.client.clone());
+    let patch = json!({ "metadata": { "labels": { key: value } } });
+    namespaces
+        .patch(sb.ns.name(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+/// A policy that answers eligibility by looping forever.
+fn hostile_configmap() -> Result<ConfigMap> {
+    let module = wat::parse_str(
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "policy_abi_version") (result i32) i32.const 1)
+            (func (export "policy_decisions") (result i32) i32.const 8)
+            (func (export "policy_alloc") (param i32) (result i32) i32.const 1024)
+            (func (export "policy_evaluate") (param i32 i32 i32) (result i64)
+              (loop $forever (br $forever))
+              i64.const 0))"#,
+    )?;
+    let mut cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": { "name": "hostile", "labels": { POLICY_LABEL: "true" } },
+        "data": { "failureMode": "deny", "namespaceSelector": "matchLabels: {hostile: \"true\"}" }
+    }))?;
+    cm.binary_data = Some(BTreeMap::from([(
+        "policy.wasm".to_string(),
+        ByteString(module),
+    )]));
+    Ok(cm)
 }
