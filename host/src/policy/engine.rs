@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore};
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use super::abi::{self, DecisionKind, Namespace, ReservedIp, ReservedIpSpec, Target};
 use super::compose::{
@@ -95,6 +95,9 @@ struct EligibilityBody<'a> {
     target: &'a Target,
 }
 
+/// Virtual size of one pooled memory slot (reserved, not committed).
+const POOL_SLOT_BYTES: usize = 1 << 30;
+
 impl PolicyEngine {
     /// An engine with no policies (every decision then allows and keeps).
     pub fn new(limits: Limits) -> Result<Self, PolicyError> {
@@ -108,6 +111,24 @@ impl PolicyEngine {
             .wasm_multi_memory(false)
             .wasm_memory64(false)
             .max_wasm_stack(256 << 10);
+        // Decisions instantiate a fresh module every time; a pool of
+        // preallocated slots makes that a reuse of memory rather than an mmap
+        // per decision. The pool holds two slots per concurrent evaluation
+        // (the semaphore below bounds those). Slots are virtual reservations
+        // of POOL_SLOT_BYTES, above the memory cap on purpose: a module
+        // declaring more than the cap is refused by our own check with a
+        // clear message, and StoreLimits enforces the cap on growth.
+        let slots = u32::try_from(limits.max_concurrent_evaluations.max(1) * 2).unwrap_or(u32::MAX);
+        let slot_bytes = POOL_SLOT_BYTES.max(limits.memory_bytes);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .max_memory_size(slot_bytes);
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_reservation(slot_bytes as u64)
+            .memory_guard_size(64 << 10);
         let engine = Engine::new(&config).map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         spawn_epoch_ticker(&engine)?;
         Ok(PolicyEngine {
