@@ -210,11 +210,13 @@ impl HttpOciClient {
     ) -> OciResult<Vec<T>> {
         let mut all = Vec::new();
         let mut page: Option<String> = None;
+        let mut previous: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let mut query = query.clone();
             query.push(("limit", self.page_limit.to_string()));
             if let Some(page) = page.take() {
-                query.push(("page", page));
+                query.push(("page", page.clone()));
+                previous = Some(page);
             }
             let answer = self
                 .send(Call::new(operation, Method::GET, path).query(query))
@@ -226,6 +228,15 @@ impl HttpOciClient {
             };
             all.extend(items);
             match header(&answer.headers, "opc-next-page") {
+                // The same token twice would loop forever: a broken server.
+                Some(next) if previous.as_deref() == Some(next.as_str()) => {
+                    return Err(OciError::Decode {
+                        operation,
+                        status: 200,
+                        message: format!("opc-next-page repeated the token {next:?}; giving up"),
+                        request_id: None,
+                    });
+                }
                 Some(next) if !next.is_empty() => page = Some(next),
                 _ => return Ok(all),
             }
