@@ -322,15 +322,27 @@ impl<'a> Pass<'a> {
 
     /// Records an OCI failure in status and returns the backoff to wait.
     async fn oci_failed(mut self, doing: &str, e: &OciError) -> Result<Action, Error> {
-        let reason = if e.is_throttled() {
-            "OCIThrottled"
-        } else {
-            "OCIError"
+        // OCI's own code in the reason (e.g. OCILimitExceeded), so users and
+        // alerts can tell a full compartment from a transient 500.
+        let reason = match e.code() {
+            _ if e.is_throttled() => "OCIThrottled".to_string(),
+            Some(code) if !code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                format!("OCI{code}")
+            }
+            _ => "OCIError".to_string(),
         };
+        let reason = reason.as_str();
         let message = format!("{doing}: {e}");
         warn!(reservedip = %self.rip.name_any(), namespace = ?self.rip.namespace(), error = %e, "{doing} failed");
         self.warn_once(reason, &message).await;
-        self.condition(READY, false, reason, &message);
+        // A repeat of the same failure keeps the first message (and its
+        // opc-request-id): rewriting status on every retry would wake this
+        // controller through its own watch and defeat the backoff.
+        let repeat = conditions::get(&self.status.conditions, READY)
+            .is_some_and(|c| c.status == "False" && c.reason == reason);
+        if !repeat {
+            self.condition(READY, false, reason, &message);
+        }
         let uid = self.rip.uid().unwrap_or_default();
         let wait = self.ctx.backoff(&uid);
         self.save().await?;
@@ -495,9 +507,10 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             return target_taken(pass, &target, &e).await;
         }
         Err(e) => {
-            if matches!(step, Step::Allocate { .. }) && !e.is_retryable() {
-                // OCI refused this create for good: a later attempt (maybe
-                // with another body) needs a fresh retry token.
+            if matches!(step, Step::Allocate { .. }) && e.code() == Some("InvalidatedRetryToken") {
+                // The token was used with another body (the target changed
+                // meanwhile): the next attempt needs a fresh one. Other
+                // refusals keep it, so a retry writes no new marker.
                 pass.status.allocation_token = None;
             }
             return pass.oci_failed(&format!("{step:?}"), &e).await;
