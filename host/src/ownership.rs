@@ -97,30 +97,14 @@ pub fn without_ownership(tags: &BTreeMap<String, String>) -> BTreeMap<String, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::{Lifetime, PublicIpState};
+    use crate::oci::PublicIpState;
 
     fn ip_with(tags: &[(&str, &str)]) -> PublicIp {
-        PublicIp {
-            id: "ocid1.publicip.oc1..x".into(),
-            compartment_id: None,
-            ip_address: Some("192.0.2.1".into()),
-            lifetime: Lifetime::Reserved,
-            lifecycle_state: PublicIpState::Available,
-            assigned_entity_id: None,
-            assigned_entity_type: None,
-            private_ip_id: None,
-            display_name: None,
-            freeform_tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            defined_tags: Default::default(),
-            scope: None,
-            availability_domain: None,
-            public_ip_pool_id: None,
-            time_created: None,
-            etag: None,
-        }
+        let tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        PublicIp::for_test(PublicIpState::Available, None, tags)
     }
 
     const ME: Owner<'static> = Owner {

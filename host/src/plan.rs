@@ -129,27 +129,9 @@ pub fn state_of(observed: Option<&PublicIp>, target: &Target) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::Lifetime;
 
     fn ip(state: PublicIpState, on: Option<&str>, tags: &BTreeMap<String, String>) -> PublicIp {
-        PublicIp {
-            id: "ocid1.publicip.oc1..x".into(),
-            compartment_id: None,
-            ip_address: Some("192.0.2.1".into()),
-            lifetime: Lifetime::Reserved,
-            lifecycle_state: state,
-            assigned_entity_id: on.map(str::to_string),
-            assigned_entity_type: on.map(|_| "PRIVATE_IP".to_string()),
-            private_ip_id: on.map(str::to_string),
-            display_name: None,
-            freeform_tags: tags.clone(),
-            defined_tags: Default::default(),
-            scope: None,
-            availability_domain: None,
-            public_ip_pool_id: None,
-            time_created: None,
-            etag: None,
-        }
+        PublicIp::for_test(state, on, tags.clone())
     }
 
     fn to(id: &str) -> Target {

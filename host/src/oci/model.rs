@@ -92,6 +92,35 @@ pub struct PublicIp {
     pub etag: Option<String>,
 }
 
+#[cfg(test)]
+impl PublicIp {
+    /// A reserved IP for unit tests: in `state`, on `private_ip` if any, with `tags`.
+    pub(crate) fn for_test(
+        state: PublicIpState,
+        private_ip: Option<&str>,
+        tags: FreeformTags,
+    ) -> Self {
+        PublicIp {
+            id: "ocid1.publicip.oc1..x".into(),
+            compartment_id: None,
+            ip_address: Some("192.0.2.1".into()),
+            lifetime: Lifetime::Reserved,
+            lifecycle_state: state,
+            assigned_entity_id: private_ip.map(str::to_string),
+            assigned_entity_type: private_ip.map(|_| "PRIVATE_IP".to_string()),
+            private_ip_id: private_ip.map(str::to_string),
+            display_name: None,
+            freeform_tags: tags,
+            defined_tags: Default::default(),
+            scope: None,
+            availability_domain: None,
+            public_ip_pool_id: None,
+            time_created: None,
+            etag: None,
+        }
+    }
+}
+
 /// Body of CreatePublicIp.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -267,33 +267,21 @@ impl Drop for OperatorSandbox {
         // After a failed test, ReservedIPs may still hold the finalizer with no
         // operator to remove it; strip it so the namespace can go.
         let ns = self.ns.name().to_string();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let Ok(client) = Client::try_default().await else {
-                    return;
-                };
-                let api: Api<ReservedIP> = Api::namespaced(client, &ns);
-                if let Ok(list) = api.list(&ListParams::default()).await {
-                    for r in list.items {
-                        let patch = serde_json::json!({ "metadata": { "finalizers": null } });
-                        let _ = api
-                            .patch(
-                                &r.name_any(),
-                                &PatchParams::default(),
-                                &Patch::Merge(&patch),
-                            )
-                            .await;
-                    }
+        test_support::with_fresh_client(move |client| async move {
+            let api: Api<ReservedIP> = Api::namespaced(client, &ns);
+            if let Ok(list) = api.list(&ListParams::default()).await {
+                for r in list.items {
+                    let patch = serde_json::json!({ "metadata": { "finalizers": null } });
+                    let _ = api
+                        .patch(
+                            &r.name_any(),
+                            &PatchParams::default(),
+                            &Patch::Merge(&patch),
+                        )
+                        .await;
                 }
-            });
-        })
-        .join();
+            }
+        });
     }
 }
 
@@ -479,4 +467,35 @@ impl OperatorProcess {
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// Builds the example policies (`policies/build.sh`) and returns their directory.
+pub fn built_policies() -> Result<std::path::PathBuf> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/build.sh");
+    let out = std::process::Command::new(script)
+        .output()
+        .context("running policies/build.sh")?;
+    if !out.status.success() {
+        bail!(
+            "policies/build.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(std::path::PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim(),
+    ))
+}
+
+/// A ReservedIP manifest with the README's tags, assigned to `pod` if given.
+pub fn rip_yaml(name: &str, pod: Option<&str>) -> String {
+    let assignment = pod
+        .map(|p| format!("  assignment:\n    podName: {p}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: {name}\nspec:\n  tags:\n    owner: My team\n{assignment}"
+    )
 }

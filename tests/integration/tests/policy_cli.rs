@@ -1,31 +1,9 @@
 //! `k8s-oci-operator policy eval` evaluates a real SDK-built module offline
 //! with the operator's engine, and refuses a broken one with a clear message.
 
-use std::path::PathBuf;
-
-use anyhow::{Context, Result, bail};
-use integration_tests::operator_binary;
+use anyhow::Result;
+use integration_tests::{built_policies, operator_binary};
 use serde_json::json;
-
-fn built_policies() -> Result<PathBuf> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/build.sh");
-    let out = std::process::Command::new(script)
-        .output()
-        .context("running policies/build.sh")?;
-    if !out.status.success() {
-        bail!(
-            "policies/build.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim(),
-    ))
-}
 
 #[tokio::test]
 async fn policy_eval_prints_decisions_and_refuses_broken_modules() -> Result<()> {

@@ -5,11 +5,10 @@
 //! update keeps the last good version running.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use integration_tests::OperatorSandbox;
+use anyhow::{Context, Result};
+use integration_tests::{OperatorSandbox, built_policies};
 use k8s_oci_operator::crd::State;
 use k8s_oci_operator::policy::configmap::{POLICY_LABEL, watch_configmaps};
 use k8s_openapi::ByteString;
@@ -18,27 +17,6 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use test_support::{TestNamespace, wait_until};
-
-/// Builds the example policies once and returns their directory.
-fn built_policies() -> Result<PathBuf> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/build.sh");
-    let out = std::process::Command::new(script)
-        .output()
-        .context("running policies/build.sh")?;
-    if !out.status.success() {
-        bail!(
-            "policies/build.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim(),
-    ))
-}
 
 fn policy_configmap(name: &str, module: &[u8], settings: serde_json::Value) -> Result<ConfigMap> {
     let mut cm: ConfigMap = serde_json::from_value(json!({

@@ -5,21 +5,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use integration_tests::{OperatorProcess, OperatorSandbox, state};
+use integration_tests::{OperatorProcess, OperatorSandbox, rip_yaml, state};
 use k8s_oci_operator::crd::{ReservedIP, State};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{DeleteParams, ListParams};
 use oci_emulator::{FaultConfig, FaultRule};
 use test_support::wait_until;
-
-fn rip_yaml(name: &str, pod: Option<&str>) -> String {
-    let assignment = pod
-        .map(|p| format!("  assignment:\n    podName: {p}\n"))
-        .unwrap_or_default();
-    format!(
-        "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: {name}\nspec:\n  tags:\n    owner: My team\n{assignment}"
-    )
-}
 
 async fn converged(sb: &OperatorSandbox, expect: Option<usize>) -> Result<()> {
     wait_until(Duration::from_secs(90), || async {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use integration_tests::{COMPARTMENT, OperatorSandbox, state};
+use integration_tests::{COMPARTMENT, OperatorSandbox, rip_yaml, state};
 use k8s_oci_operator::crd::{ReservedIP, State};
 use k8s_oci_operator::oci::{CreatePublicIpDetails, HttpOciClient, OciCredentials, OciNetwork};
 use k8s_oci_operator::ownership::{TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID};
@@ -15,15 +15,6 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use oci_emulator::{FaultConfig, FaultRule, RateLimit};
 use serde_json::json;
 use test_support::wait_until;
-
-fn rip_yaml(name: &str, pod: Option<&str>) -> String {
-    let assignment = pod
-        .map(|p| format!("  assignment:\n    podName: {p}\n"))
-        .unwrap_or_default();
-    format!(
-        "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: {name}\nspec:\n  tags:\n    owner: My team\n{assignment}"
-    )
-}
 
 fn oci_client(sb: &OperatorSandbox) -> Result<HttpOciClient> {
     let config = oci_emulator::crate_dir()

@@ -94,27 +94,39 @@ impl TestNamespace {
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
-        // Drop cannot await, and blocking the test's runtime here would stall
-        // the client's own background task (a deadlock on a current-thread
-        // runtime), so delete from a thread with its own runtime and client.
         let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(client) = Client::try_default().await {
-                    let _ = Api::<Namespace>::all(client)
-                        .delete(&name, &DeleteParams::background())
-                        .await;
-                }
-            });
-        })
-        .join();
+        with_fresh_client(move |client| async move {
+            let _ = Api::<Namespace>::all(client)
+                .delete(&name, &DeleteParams::background())
+                .await;
+        });
     }
+}
+
+/// Runs `cleanup` to completion with a client of its own, from any context,
+/// including `Drop` of a guard inside a test: Drop cannot await, and blocking
+/// the test's runtime there would stall the test client's own background task
+/// (a deadlock on a current-thread runtime), so it runs on a thread with its
+/// own small runtime. Errors are ignored: cleanup is best effort.
+pub fn with_fresh_client<F, Fut>(cleanup: F)
+where
+    F: FnOnce(Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            if let Ok(client) = Client::try_default().await {
+                cleanup(client).await;
+            }
+        });
+    })
+    .join();
 }
 
 /// Waits until `condition` holds for the named object, or fails after `timeout`
