@@ -54,3 +54,6 @@ demo: ## The README walk-through end to end on the local sandbox (leaves it runn
 test: ## Run every test: lint, unit, emulator contract and cluster tests (starts the cluster if needed)
 	tests/run-all.sh
 
+.PHONY: bench
+bench: ## Performance benchmark (own control plane + emulator + release operator); results in .sandbox/bench, docs/benchmarks.md
+	tests/bench/run.sh $(BENCH_ARGS)

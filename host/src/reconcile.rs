@@ -41,6 +41,8 @@ use crate::policy_gate;
 pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
 /// Condition reason: the target private IP already has another public IP.
 const TARGET_TAKEN: &str = "TargetHasPublicIP";
+/// ReservedIPs reconciled at once.
+const RECONCILE_CONCURRENCY: u16 = 32;
 /// Field manager of the operator's status writes.
 const MANAGER: &str = "k8s-oci-operator";
 
@@ -171,6 +173,11 @@ pub async fn run(ctx: Arc<Context>) {
                 .map(|r| ObjectRef::from_obj(&*r))
                 .collect::<Vec<_>>()
         })
+        // Bounded concurrency: a wave of thousands waits in the queue, not in
+        // memory as reconciles parked on the OCI rate limiter.
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY),
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
