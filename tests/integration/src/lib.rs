@@ -211,13 +211,18 @@ impl OperatorSandbox {
         self.public_ips()
             .into_iter()
             .filter(|ip| ip["freeformTags"][TAG_CLUSTER] == self.cluster_id.as_str())
-            .filter(|ip| {
-                !matches!(
-                    ip["lifecycleState"].as_str(),
-                    Some("TERMINATED" | "TERMINATING")
-                )
-            })
+            .filter(is_live)
             .collect()
+    }
+
+    /// Deletes a ReservedIP and waits until it is gone (its finalizer let go).
+    pub async fn delete_and_wait(&self, name: &str) -> Result<()> {
+        self.rips().delete(name, &DeleteParams::default()).await?;
+        wait_until(Duration::from_secs(30), || async {
+            Ok(self.rips().get_opt(name).await?.is_none())
+        })
+        .await
+        .with_context(|| format!("ReservedIP {name} was not released"))
     }
 
     /// Every public IP of ours is owned by exactly one existing ReservedIP,
@@ -498,4 +503,26 @@ pub fn rip_yaml(name: &str, pod: Option<&str>) -> String {
     format!(
         "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: {name}\nspec:\n  tags:\n    owner: My team\n{assignment}"
     )
+}
+
+/// Whether a public IP (OCI JSON, from the emulator) is neither terminating nor terminated.
+pub fn is_live(ip: &Value) -> bool {
+    !matches!(
+        ip["lifecycleState"].as_str(),
+        Some("TERMINATED" | "TERMINATING")
+    )
+}
+
+/// The status condition `type_` of a ReservedIP.
+pub fn condition(
+    rip: &ReservedIP,
+    type_: &str,
+) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    let status = rip
+        .status
+        .as_ref()
+        .context("the ReservedIP has no status")?;
+    k8s_oci_operator::conditions::get(&status.conditions, type_)
+        .cloned()
+        .with_context(|| format!("no {type_} condition in {:?}", status.conditions))
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use integration_tests::{OperatorSandbox, POOL};
+use integration_tests::{OperatorSandbox, POOL, condition};
 use k8s_oci_operator::crd::State;
 use kube::api::ListParams;
 use test_support::wait_until;
@@ -38,13 +38,9 @@ async fn the_compartment_limit_is_reported_without_flapping() -> Result<()> {
     .context("the limit was not reported with OCI's code")?;
     // Stays reported (no flapping), with backoff (few calls), nothing lost.
     let calls_then = sb.calls("CreatePublicIp");
-    let ready = |r: k8s_oci_operator::crd::ReservedIP| {
-        r.status
-            .and_then(|s| k8s_oci_operator::conditions::get(&s.conditions, "Ready").cloned())
-    };
-    let then = ready(sb.rips().get("second").await?).context("Ready")?;
+    let then = condition(&sb.rips().get("second").await?, "Ready")?;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let now = ready(sb.rips().get("second").await?).context("Ready")?;
+    let now = condition(&sb.rips().get("second").await?, "Ready")?;
     // The message carries the latest opc-request-id; status, reason and
     // transition time stay: no flapping.
     assert_eq!(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use integration_tests::{OperatorSandbox, built_policies};
+use integration_tests::{OperatorSandbox, built_policies, condition};
 use k8s_oci_operator::crd::State;
 use k8s_oci_operator::policy::configmap::{POLICY_LABEL, watch_configmaps};
 use k8s_openapi::ByteString;
@@ -104,9 +104,7 @@ async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() 
         "enforced tag wins over the user's"
     );
     // Eligibility: the pod has no public-ip=true label.
-    let ready = k8s_oci_operator::conditions::get(&status.conditions, "Ready")
-        .cloned()
-        .context("Ready")?;
+    let ready = condition(&rip, "Ready")?;
     assert_eq!(ready.reason, "PolicyDenied");
     assert!(
         ready.message.contains("only-labelled"),

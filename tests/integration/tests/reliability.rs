@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use integration_tests::{COMPARTMENT, OperatorSandbox, rip_yaml, state};
+use integration_tests::{COMPARTMENT, OperatorSandbox, is_live, rip_yaml, state};
 use k8s_oci_operator::crd::{ReservedIP, State};
 use k8s_oci_operator::oci::{CreatePublicIpDetails, HttpOciClient, OciCredentials, OciNetwork};
 use k8s_oci_operator::ownership::{TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID};
@@ -25,13 +25,6 @@ fn oci_client(sb: &OperatorSandbox) -> Result<HttpOciClient> {
         &sb.emulator.base_url(),
         Duration::from_secs(5),
     )?)
-}
-
-fn live(ip: &serde_json::Value) -> bool {
-    !matches!(
-        ip["lifecycleState"].as_str(),
-        Some("TERMINATED" | "TERMINATING") | None
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,7 +74,7 @@ async fn orphans_of_this_cluster_are_released_and_nothing_else_is_touched() -> R
     wait_until(Duration::from_secs(30), || async {
         Ok([&doomed_ip, &ghost]
             .iter()
-            .all(|id| sb.public_ip(id).is_none_or(|ip| !live(&ip))))
+            .all(|id| sb.public_ip(id).is_none_or(|ip| !is_live(&ip))))
     })
     .await
     .context("orphans were not released")?;

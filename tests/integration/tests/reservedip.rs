@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use integration_tests::{OperatorSandbox, POOL, SPECIFIC_ADDRESS, state};
+use integration_tests::{OperatorSandbox, POOL, SPECIFIC_ADDRESS, condition, is_live, state};
 use k8s_oci_operator::crd::{ReservedIP, State};
 use k8s_oci_operator::ownership::{TAG_NAME, TAG_UID};
 use k8s_openapi::api::core::v1::Pod;
@@ -90,19 +90,10 @@ async fn allocate_then_release() -> Result<()> {
         "row: {row}"
     );
 
-    sb.rips()
-        .delete("my-reserved-ip", &DeleteParams::default())
-        .await?;
-    wait_until(Duration::from_secs(30), || async {
-        Ok(sb.rips().get_opt("my-reserved-ip").await?.is_none())
-    })
-    .await?;
+    sb.delete_and_wait("my-reserved-ip").await?;
     let ip = sb.public_ip(&id);
     assert!(
-        ip.as_ref().is_none_or(|ip| matches!(
-            ip["lifecycleState"].as_str(),
-            Some("TERMINATED" | "TERMINATING")
-        )),
+        ip.as_ref().is_none_or(|ip| !is_live(ip)),
         "released IP still live: {ip:?}"
     );
     sb.finish().await
@@ -150,12 +141,7 @@ async fn specific_address_is_taken_over_and_retained() -> Result<()> {
     ))
     .await?;
     let second = sb.wait_state("second", State::Failed, false).await?;
-    let ready = k8s_oci_operator::conditions::get(
-        &second.status.as_ref().context("status")?.conditions,
-        "Ready",
-    )
-    .cloned()
-    .context("Ready")?;
+    let ready = condition(&second, "Ready")?;
     assert_eq!(ready.reason, "AddressOwnedByOther");
     assert!(
         ready.message.contains("my-reserved-ip"),
@@ -166,13 +152,7 @@ async fn specific_address_is_taken_over_and_retained() -> Result<()> {
 
     // Deleting the owner keeps the address (the default for taken-over IPs),
     // without the operator's tags.
-    sb.rips()
-        .delete("my-reserved-ip", &DeleteParams::default())
-        .await?;
-    wait_until(Duration::from_secs(30), || async {
-        Ok(sb.rips().get_opt("my-reserved-ip").await?.is_none())
-    })
-    .await?;
+    sb.delete_and_wait("my-reserved-ip").await?;
     let ip = sb.public_ip(&id).context("retained IP exists")?;
     assert_eq!(ip["lifecycleState"], "AVAILABLE");
     assert!(
@@ -246,13 +226,7 @@ async fn allocate_and_assign_in_one_step_then_release_in_one_step() -> Result<()
     let id = status_field(&rip, |s| s.public_ip_id.clone());
 
     // Delete while assigned: unassigned and released in one step.
-    sb.rips()
-        .delete("my-reserved-ip", &DeleteParams::default())
-        .await?;
-    wait_until(Duration::from_secs(30), || async {
-        Ok(sb.rips().get_opt("my-reserved-ip").await?.is_none())
-    })
-    .await?;
+    sb.delete_and_wait("my-reserved-ip").await?;
     assert_eq!(sb.calls("DeletePublicIp"), 1);
     let ip = sb.public_ip(&id);
     assert!(
@@ -270,12 +244,7 @@ async fn waits_for_a_missing_pod_and_follows_a_recreated_one() -> Result<()> {
     let rip = sb
         .wait_state("my-reserved-ip", State::Allocated, false)
         .await?;
-    let assigned = k8s_oci_operator::conditions::get(
-        &rip.status.as_ref().context("status")?.conditions,
-        "Assigned",
-    )
-    .cloned()
-    .context("cond")?;
+    let assigned = condition(&rip, "Assigned")?;
     assert_eq!(assigned.reason, "PodNotFound");
 
     // The pod's arrival triggers the assignment (resync is slower than this wait allows).
@@ -338,12 +307,7 @@ async fn two_reserved_ips_for_one_pod_one_wins() -> Result<()> {
     sb.create(&with_assignment("some-pod").replace("my-reserved-ip", "second"))
         .await?;
     let second = sb.wait_state("second", State::Allocated, false).await?;
-    let ready = k8s_oci_operator::conditions::get(
-        &second.status.as_ref().context("status")?.conditions,
-        "Ready",
-    )
-    .cloned()
-    .context("Ready")?;
+    let ready = condition(&second, "Ready")?;
     assert_eq!(ready.reason, "TargetHasPublicIP");
     assert!(
         ready.message.contains("my-reserved-ip"),
@@ -480,13 +444,7 @@ async fn owner_reference_cleanup_holds_the_pod_until_released() -> Result<()> {
     .await
     .context("pod and ReservedIP were not cleaned up")?;
     let ip = sb.public_ip(&id);
-    assert!(
-        ip.as_ref().is_none_or(|ip| matches!(
-            ip["lifecycleState"].as_str(),
-            Some("TERMINATED" | "TERMINATING")
-        )),
-        "{ip:?}"
-    );
+    assert!(ip.as_ref().is_none_or(|ip| !is_live(ip)), "{ip:?}");
     sb.finish().await
 }
 
@@ -581,12 +539,7 @@ async fn host_network_pod_behind_an_ephemeral_ip_is_reported_not_stolen() -> Res
     let rip = sb
         .wait_state("my-reserved-ip", State::Allocated, false)
         .await?;
-    let ready = k8s_oci_operator::conditions::get(
-        &rip.status.as_ref().context("status")?.conditions,
-        "Ready",
-    )
-    .cloned()
-    .context("Ready")?;
+    let ready = condition(&rip, "Ready")?;
     assert_eq!(ready.reason, "TargetHasPublicIP");
     assert!(ready.message.contains("ephemeral"), "{}", ready.message);
     // The node's ephemeral IP is still there, untouched.

@@ -2,12 +2,11 @@
 //! public IP of another ReservedIP, even when its status is forged.
 
 use anyhow::{Context, Result};
-use integration_tests::OperatorSandbox;
+use integration_tests::{OperatorSandbox, condition};
 use k8s_oci_operator::crd::State;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use std::time::Duration;
-use test_support::{TestNamespace, wait_until};
+use test_support::TestNamespace;
 
 fn rip(name: &str, extra: &str) -> String {
     format!(
@@ -28,12 +27,7 @@ async fn a_pod_of_another_namespace_cannot_be_named() -> Result<()> {
     sb.create(&rip("grab", "  assignment:\n    podName: victim\n"))
         .await?;
     let r = sb.wait_state("grab", State::Allocated, false).await?;
-    let assigned = k8s_oci_operator::conditions::get(
-        &r.status.as_ref().context("status")?.conditions,
-        "Assigned",
-    )
-    .cloned()
-    .context("Assigned")?;
+    let assigned = condition(&r, "Assigned")?;
     assert_eq!(
         assigned.reason, "PodNotFound",
         "podName is looked up in the ReservedIP's own namespace only"
@@ -61,12 +55,7 @@ async fn a_forged_status_does_not_hand_over_another_reserved_ips_address() -> Re
         .patch_status("thief", &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     let thief = sb.wait_state("thief", State::Failed, false).await?;
-    let ready = k8s_oci_operator::conditions::get(
-        &thief.status.as_ref().context("status")?.conditions,
-        "Ready",
-    )
-    .cloned()
-    .context("Ready")?;
+    let ready = condition(&thief, "Ready")?;
     assert_eq!(ready.reason, "PublicIPOwnedByOther", "{}", ready.message);
     let after = sb.public_ip(&victim_ip).context("victim ip")?;
     assert_eq!(
@@ -79,11 +68,7 @@ async fn a_forged_status_does_not_hand_over_another_reserved_ips_address() -> Re
     );
 
     // Deleting the thief releases its own IP (found by its tags), never the victim's.
-    sb.rips().delete("thief", &DeleteParams::default()).await?;
-    wait_until(Duration::from_secs(30), || async {
-        Ok(sb.rips().get_opt("thief").await?.is_none())
-    })
-    .await?;
+    sb.delete_and_wait("thief").await?;
     assert_eq!(
         sb.public_ip(&victim_ip).context("victim ip")?["lifecycleState"],
         "AVAILABLE"
