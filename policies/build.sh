@@ -15,14 +15,16 @@ if [ "$#" -gt 0 ]; then crates=("$@"); else crates=(tag-defaults team-pool pod-l
 args=()
 for c in "${crates[@]}"; do args+=(-p "policy-$c"); done
 
-# Size-oriented release settings, passed on the command line so the
-# workspace's own release profile (used for the operator) is unchanged.
+# Release settings, passed on the command line so the workspace's own release
+# profile (used for the operator) is unchanged. opt-level 3 rather than "z":
+# guest code runs about 20% faster per decision, and the modules stay near
+# 70 KB gzipped, far below a ConfigMap's 1 MiB (docs/benchmarks.md).
 # Own target dir: no waiting on the lock of the operator's (often busy) build,
-# and the size profile below never mixes with the operator's artifacts.
+# and these settings never mix with the operator's artifacts.
 build_dir="$target_dir/wasm-policies"
 cargo build --manifest-path "$root/Cargo.toml" --release --target wasm32-unknown-unknown \
   --target-dir "$build_dir" \
-  --config 'profile.release.opt-level="z"' \
+  --config 'profile.release.opt-level=3' \
   --config 'profile.release.lto=true' \
   --config 'profile.release.codegen-units=1' \
   --config 'profile.release.panic="abort"' \

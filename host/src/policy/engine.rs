@@ -1,7 +1,7 @@
 //! [`PolicyEngine`]: the public face of the policy system. Holds the
 //! wasmtime engine (with its epoch ticker), the registry of loaded policies,
-//! and runs decisions on blocking threads so the async runtime never waits
-//! on guest code.
+//! and runs decisions on wasmtime fibers that yield to the async runtime at
+//! every epoch tick, so the runtime never waits on guest code for long.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -68,7 +68,7 @@ struct Inner {
     /// Active policies in evaluation order, swapped whole on every change so
     /// a decision sees one consistent set.
     active: RwLock<Arc<Vec<Arc<LoadedPolicy>>>>,
-    permits: Arc<Semaphore>,
+    permits: Semaphore,
     /// One sync at a time (watchers may fire together).
     sync: Mutex<()>,
 }
@@ -98,6 +98,9 @@ struct EligibilityBody<'a> {
 /// Virtual size of one pooled memory slot (reserved, not committed).
 const POOL_SLOT_BYTES: usize = 1 << 30;
 
+/// Bytes of each pooled memory and table kept resident between decisions.
+const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+
 impl PolicyEngine {
     /// An engine with no policies (every decision then allows and keeps).
     pub fn new(limits: Limits) -> Result<Self, PolicyError> {
@@ -118,23 +121,37 @@ impl PolicyEngine {
         // of POOL_SLOT_BYTES, above the memory cap on purpose: a module
         // declaring more than the cap is refused by our own check with a
         // clear message, and StoreLimits enforces the cap on growth.
+        // Figures behind these settings: docs/benchmarks.md (scenario 6).
         let slots = u32::try_from(limits.max_concurrent_evaluations.max(1) * 2).unwrap_or(u32::MAX);
         let slot_bytes = POOL_SLOT_BYTES.max(limits.memory_bytes);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_core_instances(slots)
             .total_memories(slots)
             .total_tables(slots)
-            .max_memory_size(slot_bytes);
+            .max_memory_size(slot_bytes)
+            .total_stacks(slots)
+            // Reset a used slot by rewriting only the pages the guest
+            // dirtied (PAGEMAP_SCAN, Linux >= 6.7) instead of madvise: no
+            // TLB shootdown across cores and no page faults on reuse.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        // Explicit bounds checks instead of guard pages and signal handlers:
+        // a guest's memory.grow then only moves a bound, where with guard
+        // pages every fresh instance paid an mprotect and a TLB shootdown
+        // on every core (measured: about 30% of a decision).
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .signals_based_traps(false)
             .memory_reservation(slot_bytes as u64)
-            .memory_guard_size(64 << 10);
+            .memory_reservation_for_growth(0)
+            .memory_guard_size(0);
         let engine = Engine::new(&config).map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         spawn_epoch_ticker(&engine)?;
         Ok(PolicyEngine {
             inner: Arc::new(Inner {
                 engine,
-                permits: Arc::new(Semaphore::new(limits.max_concurrent_evaluations.max(1))),
+                permits: Semaphore::new(limits.max_concurrent_evaluations.max(1)),
                 limits,
                 registry: std::sync::Mutex::default(),
                 active: RwLock::default(),
@@ -290,36 +307,36 @@ impl PolicyEngine {
         if policies.is_empty() {
             return Ok(composer.finish());
         }
-        let permit = Arc::clone(&self.inner.permits)
-            .acquire_owned()
+        // Bounds the pooled instances in use at once.
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
             .await
             .map_err(|e| PolicyError::Runtime(e.to_string()))?;
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            for policy in &policies {
-                let result = inner.evaluate_one(policy, kind, &body, &composer);
-                if let Err(err) = &result {
-                    tracing::warn!(policy = %policy.name, decision = ?kind, error = %err, "policy failed");
-                }
-                let policy_ref = PolicyRef {
-                    name: &policy.name,
-                    version: policy.version(),
-                    failure_mode: policy.failure_mode,
-                };
-                if composer.push(&policy_ref, result).is_break() {
-                    break;
-                }
+        for policy in &policies {
+            let result = self
+                .inner
+                .evaluate_one(policy, kind, &body, &composer)
+                .await;
+            if let Err(err) = &result {
+                tracing::warn!(policy = %policy.name, decision = ?kind, error = %err, "policy failed");
             }
-            composer.finish()
-        })
-        .await
-        .map_err(|e| PolicyError::Runtime(e.to_string()))
+            let policy_ref = PolicyRef {
+                name: &policy.name,
+                version: policy.version(),
+                failure_mode: policy.failure_mode,
+            };
+            if composer.push(&policy_ref, result).is_break() {
+                break;
+            }
+        }
+        Ok(composer.finish())
     }
 }
 
 impl Inner {
-    fn evaluate_one<C: Composer>(
+    async fn evaluate_one<C: Composer>(
         &self,
         policy: &LoadedPolicy,
         kind: DecisionKind,
@@ -327,7 +344,8 @@ impl Inner {
         composer: &C,
     ) -> Result<C::Answer, EvalError> {
         let input = abi::request_document(&policy.settings, body);
-        let output = evaluate::call(&self.engine, &policy.module, kind, &input, &self.limits)?;
+        let output =
+            evaluate::call(&self.engine, &policy.module, kind, &input, &self.limits).await?;
         let answer = evaluate::parse_output::<C::Answer>(&output)?;
         composer.validate(&answer).map_err(EvalError::Invalid)?;
         Ok(answer)

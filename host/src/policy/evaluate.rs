@@ -1,9 +1,19 @@
 //! One call into one module: a fresh instance from the module's `InstancePre`,
 //! a deadline, a memory cap, and bounds-checked handling of every pointer and
-//! length the guest returns. Runs on a blocking thread; never compiles.
+//! length the guest returns. Never compiles.
+//!
+//! Decisions run the guest on a wasmtime fiber inside the calling async task
+//! (no hop to a blocking thread, which cost more than the guest itself): the
+//! guest yields to the executor at every epoch tick, so it never holds a
+//! runtime worker for longer than one tick, and traps once its wall-clock
+//! deadline has passed.
+
+use std::time::Instant;
 
 use serde::de::DeserializeOwned;
-use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+};
 
 use super::abi::{DecisionKind, Output, exports};
 use super::error::EvalError;
@@ -53,8 +63,22 @@ impl ResourceLimiter for Sandbox {
     }
 }
 
+/// A guest that has run this long yields to the executor at the next tick.
+const YIELD_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How a store's deadline fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// Trap once the deadline's ticks have passed; for synchronous calls on a
+    /// blocking thread (module probes at load).
+    Trap,
+    /// Yield to the executor at every tick, trap once the wall-clock deadline
+    /// has passed; for `*_async` calls.
+    YieldEachTick,
+}
+
 /// A store for one decision, with the memory cap and the deadline armed.
-pub(crate) fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
+pub(crate) fn new_store(engine: &Engine, limits: &Limits, deadline: Deadline) -> Store<Sandbox> {
     let sandbox = Sandbox {
         limits: StoreLimitsBuilder::new()
             .memory_size(limits.memory_bytes)
@@ -70,8 +94,29 @@ pub(crate) fn new_store(engine: &Engine, limits: &Limits) -> Store<Sandbox> {
     };
     let mut store = Store::new(engine, sandbox);
     store.limiter(|s| s);
-    store.set_epoch_deadline(limits.deadline_ticks());
-    store.epoch_deadline_trap();
+    match deadline {
+        Deadline::Trap => {
+            store.set_epoch_deadline(limits.deadline_ticks());
+            store.epoch_deadline_trap();
+        }
+        Deadline::YieldEachTick => {
+            let started = Instant::now();
+            let until = started + limits.timeout;
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                let now = Instant::now();
+                Ok(if now >= until {
+                    UpdateDeadline::Interrupt
+                } else if now - started < YIELD_AFTER {
+                    // A tick landed early in a short call: a round trip
+                    // through the executor would cost more than finishing.
+                    UpdateDeadline::Continue(1)
+                } else {
+                    UpdateDeadline::Yield(1)
+                })
+            });
+        }
+    }
     store
 }
 
@@ -92,7 +137,7 @@ pub(crate) fn classify(err: wasmtime::Error, store: &Store<Sandbox>, limits: &Li
 
 /// Calls `policy_evaluate(kind, input)` in a fresh instance and returns the
 /// output document's bytes, copied out of guest memory.
-pub(crate) fn call(
+pub(crate) async fn call(
     engine: &Engine,
     module: &CompiledModule,
     kind: DecisionKind,
@@ -109,9 +154,9 @@ pub(crate) fn call(
         size: input.len(),
         cap: limits.max_input_bytes,
     })?;
-    let mut store = new_store(engine, limits);
-    let run = |store: &mut Store<Sandbox>| -> Result<Vec<u8>, wasmtime::Error> {
-        let instance = module.pre.instantiate(&mut *store)?;
+    let mut store = new_store(engine, limits, Deadline::YieldEachTick);
+    let run = async |store: &mut Store<Sandbox>| -> Result<Vec<u8>, wasmtime::Error> {
+        let instance = module.pre.instantiate_async(&mut *store).await?;
         // Export presence and types were checked at load.
         let memory = instance
             .get_memory(&mut *store, exports::MEMORY)
@@ -120,7 +165,7 @@ pub(crate) fn call(
         let evaluate =
             instance.get_typed_func::<(i32, i32, i32), i64>(&mut *store, exports::EVALUATE)?;
 
-        let ptr = alloc.call(&mut *store, len)?;
+        let ptr = alloc.call_async(&mut *store, len).await?;
         // `write` bounds-checks against the current memory size.
         memory
             .write(&mut *store, ptr as u32 as usize, input)
@@ -132,7 +177,7 @@ pub(crate) fn call(
                 })
             })?;
         let code = kind.code() as i32;
-        let packed = evaluate.call(&mut *store, (code, ptr, len))? as u64;
+        let packed = evaluate.call_async(&mut *store, (code, ptr, len)).await? as u64;
         let (out_ptr, out_len) = (packed >> 32, packed & 0xffff_ffff);
         if out_len > limits.max_output_bytes as u64 {
             return Err(wasmtime::Error::new(TooLarge(out_len)));
@@ -151,7 +196,7 @@ pub(crate) fn call(
             })),
         }
     };
-    run(&mut store).map_err(|err| {
+    run(&mut store).await.map_err(|err| {
         if let Some(oob) = err.downcast_ref::<OutOfBounds>() {
             return EvalError::OutOfBounds {
                 ptr: oob.ptr,

@@ -28,7 +28,7 @@ pub struct Limits {
     pub max_module_bytes: usize,
     /// Largest module after decompression (gzip bomb guard).
     pub max_decompressed_bytes: usize,
-    /// Evaluations running at the same time (each on a blocking thread).
+    /// Evaluations running at the same time (each holds a pooled instance).
     pub max_concurrent_evaluations: usize,
 }
 

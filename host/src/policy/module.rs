@@ -98,7 +98,7 @@ pub(crate) fn compile(
 
     // Probe once: run the start function (if any), read the ABI version
     // first (other exports may differ between versions), then the rest.
-    let mut store = evaluate::new_store(engine, limits);
+    let mut store = evaluate::new_store(engine, limits, evaluate::Deadline::Trap);
     let instance = pre
         .instantiate(&mut store)
         .map_err(|e| LoadError::Start(evaluate::classify(e, &store, limits)))?;
@@ -145,13 +145,15 @@ pub(crate) fn validate_settings(
         return Ok(());
     }
     let input = super::abi::request_document(settings, b"{}");
-    let output = evaluate::call(
+    // Loads run on a blocking thread; the decision path's async call is
+    // driven to completion here.
+    let output = futures::executor::block_on(evaluate::call(
         engine,
         module,
         DecisionKind::ValidateSettings,
         &input,
         limits,
-    )
+    ))
     .map_err(LoadError::Start)?;
     match evaluate::parse_output::<SettingsResponse>(&output).map_err(LoadError::Start)? {
         SettingsResponse::Valid => Ok(()),
