@@ -283,14 +283,13 @@ mod tests {
 
     #[test]
     fn checked_in_crd_is_up_to_date() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/crd/bases/oci.k8s.logmein.com_reservedips.yaml"
-        );
-        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        let path =
+            crate::checkout_dir().join("../config/crd/bases/oci.k8s.logmein.com_reservedips.yaml");
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             checked_in == crd_yaml().expect("CRD serialises"),
-            "{path} is stale: run `make crd` and commit the result"
+            "{} is stale: run `make crd` and commit the result",
+            path.display()
         );
     }
 

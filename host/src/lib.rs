@@ -6,6 +6,9 @@
 //! - [`plan`]: the pure decision of the next step, unit-tested without I/O.
 //! - [`pod_ip`]: resolving a pod or private IP address to its OCI private IP.
 //! - [`ownership`]: the tags that say which public IP belongs to whom.
+//! - [`own_writes`]: telling the watch echo of our own status writes from real changes.
+//! - [`ip_listing`]: a recent listing of the compartment's public IPs, shared
+//!   so a wave of reconciles costs one list instead of a GET each.
 //! - [`orphans`]: releasing tagged public IPs whose ReservedIP is gone.
 //! - [`conditions`]: status conditions per the Kubernetes API conventions.
 //! - [`config`]: the operator's settings (flags and environment).
@@ -17,8 +20,10 @@
 pub mod conditions;
 pub mod config;
 pub mod crd;
+pub mod ip_listing;
 pub mod oci;
 pub mod orphans;
+pub mod own_writes;
 pub mod ownership;
 pub mod plan;
 pub mod pod_ip;
@@ -26,3 +31,13 @@ pub mod policy;
 pub mod policy_eval;
 pub mod policy_gate;
 pub mod reconcile;
+
+/// This crate's directory in the checkout being tested. Cargo sets
+/// `CARGO_MANIFEST_DIR` when it runs tests; the compile-time value is stale
+/// when one target dir serves several checkouts (cargo reuses the build).
+#[cfg(test)]
+pub(crate) fn checkout_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}

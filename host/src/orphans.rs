@@ -9,7 +9,7 @@
 //! safety delay. IPs without our tags, or with another cluster's, are never
 //! touched.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,10 +72,14 @@ pub async fn sweep(
     grace: Duration,
 ) -> Result<Sweep, OciError> {
     let settings = &ctx.settings;
+    let began = Instant::now();
     let ips = ctx
         .oci
         .list_public_ips(&ListPublicIpsQuery::region(&settings.compartment_id))
         .await?;
+    // The same listing serves the reconciles' drift checks.
+    ctx.listing.offer(began, &ips).await;
+    let cached: HashSet<String> = store.state().iter().filter_map(|r| r.uid()).collect();
     let mut result = Sweep::default();
     let mut still_orphaned = HashMap::new();
     for ip in &ips {
@@ -89,11 +93,7 @@ pub async fn sweep(
         {
             continue;
         }
-        let cached = store
-            .state()
-            .into_iter()
-            .any(|r| r.uid().as_deref() == Some(uid));
-        if cached || exists(ctx, ns, name, uid).await {
+        if cached.contains(uid) || exists(ctx, ns, name, uid).await {
             continue;
         }
         let since = first_seen.get(&ip.id).copied().unwrap_or_else(Instant::now);
@@ -102,7 +102,9 @@ pub async fn sweep(
             result.waiting.push(ip.id.clone());
             continue;
         }
-        release(ctx, ip).await?;
+        let released = release(ctx, ip).await;
+        ctx.listing.touch(&ip.id);
+        released?;
         still_orphaned.remove(&ip.id);
         result.released.push(ip.id.clone());
     }

@@ -27,10 +27,12 @@ use tracing::{debug, info, warn};
 
 use crate::conditions::{self, ALLOCATED, ASSIGNED, READY};
 use crate::crd::{ReclaimPolicy, ReservedIP, ReservedIPStatus, State};
+use crate::ip_listing::IpListing;
 use crate::oci::{
     CreatePublicIpDetails, ListPublicIpsQuery, OciError, OciNetwork, PublicIp,
     UpdatePublicIpDetails,
 };
+use crate::own_writes::OwnWrites;
 use crate::ownership::{self, Holder, Owner};
 use crate::plan::{self, ResolvedTarget, Step, Target};
 use crate::pod_ip::TargetResolver;
@@ -45,6 +47,9 @@ const TARGET_TAKEN: &str = "TargetHasPublicIP";
 const RECONCILE_CONCURRENCY: u16 = 32;
 /// Field manager of the operator's status writes.
 const MANAGER: &str = "k8s-oci-operator";
+/// Oldest listing of the compartment a drift check is answered from (and at
+/// most half the resync interval).
+const LISTING_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Settings of the controller.
 #[derive(Debug, Clone)]
@@ -74,8 +79,16 @@ pub struct Context {
     pub policy: PolicyEngine,
     pub recorder: Recorder,
     pub settings: Settings,
+    /// The statuses this process wrote, so their watch echo triggers nothing.
+    pub own_writes: OwnWrites,
+    /// A recent listing of the compartment's public IPs.
+    pub listing: IpListing,
     /// Consecutive failures per ReservedIP UID, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// The private IP each ReservedIP (by UID) was last sent to, while status
+    /// cannot say it yet (it records a target once assigned): the poll that
+    /// watches an assignment finish needs no new lookup.
+    sent_to: Mutex<HashMap<String, ResolvedTarget>>,
 }
 
 impl Context {
@@ -96,9 +109,23 @@ impl Context {
             client,
             oci,
             policy,
+            own_writes: OwnWrites::default(),
+            listing: IpListing::new(LISTING_MAX_AGE.min(settings.resync_interval / 2)),
             settings,
             failures: Mutex::default(),
+            sent_to: Mutex::default(),
         })
+    }
+
+    fn sent_to(&self) -> std::sync::MutexGuard<'_, HashMap<String, ResolvedTarget>> {
+        self.sent_to.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets what this process remembers of a ReservedIP that is gone.
+    fn forget(&self, uid: &str) {
+        self.succeeded(uid);
+        self.own_writes.forget(uid);
+        self.sent_to().remove(uid);
     }
 
     /// Exponential backoff with jitter per object: 1s, 2s, 4s ... capped at 5 min.
@@ -148,8 +175,19 @@ pub async fn run(ctx: Arc<Context>) {
         ),
         None => (Api::all(client.clone()), Api::all(client)),
     };
-    let controller = Controller::new(rips, watcher::Config::default().any_semantic());
-    let store = controller.store();
+    // The trigger stream skips the echo of our own status writes (the pass
+    // that wrote one has already requeued itself); the cache sees everything.
+    let (store, writer) = kube::runtime::reflector::store();
+    let filter_ctx = ctx.clone();
+    let trigger = watcher(rips, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            move |rip: &ReservedIP| Some(filter_ctx.own_writes.trigger_key(rip)),
+            Default::default(),
+        );
+    let controller = Controller::for_stream(trigger, store.clone());
     // Runs beside the controller (not spawned), so it stops with it.
     let sweeper = crate::orphans::run(
         ctx.clone(),
@@ -302,6 +340,10 @@ impl<'a> Pass<'a> {
         if self.rip.status.as_ref() == Some(&self.status) {
             return Ok(());
         }
+        self.ctx.own_writes.record(
+            self.rip.metadata.uid.as_deref().unwrap_or_default(),
+            &self.status,
+        );
         let api: Api<ReservedIP> = Api::namespaced(
             self.ctx.client.clone(),
             self.rip.metadata.namespace.as_deref().unwrap_or_default(),
@@ -368,8 +410,10 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     }
     let owner = pass.owner()?;
 
-    // Observe: the public IP this ReservedIP holds, if any.
-    let observed = match observe_public_ip(&mut pass, &owner).await {
+    // Observe: the public IP this ReservedIP holds, if any (from the shared
+    // listing when that is recent enough to be trusted).
+    let mut listed = false;
+    let observed = match observe_public_ip(&mut pass, &owner, &mut listed).await {
         Ok(Observed::Ip(ip)) => Some(*ip),
         Ok(Observed::None) => None,
         Ok(Observed::Blocked { reason, message }) => {
@@ -455,6 +499,21 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         *assign_to = None;
     }
     debug!(reservedip = %rip.name_any(), ?step, "decided");
+    if listed
+        && !matches!(step, Step::Done | Step::Wait)
+        && let Some(ip) = &observed
+    {
+        // Never act on a listed observation (it may be a minute old and has
+        // no etag): read the IP fresh and decide again, now.
+        ctx.listing.touch(&ip.id);
+        return Ok(Action::requeue(Duration::ZERO));
+    }
+    if let (Step::Allocate { assign_to: Some(_) } | Step::Assign { .. }, Target::PrivateIp(t)) =
+        (&step, &target)
+        && let Some(uid) = rip.metadata.uid.as_deref()
+    {
+        ctx.sent_to().insert(uid.to_string(), t.clone());
+    }
     let result = match &step {
         Step::Allocate { assign_to } => {
             allocate(
@@ -502,6 +561,18 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         }
         Step::Wait | Step::Done => Ok(observed.clone()),
     };
+    // Whatever the answer, OCI may have applied the change: listings begun
+    // before now no longer speak for this IP.
+    let changed = match (&result, &observed) {
+        (Ok(Some(ip)), _) => Some(ip.id.as_str()),
+        (_, Some(ip)) => Some(ip.id.as_str()),
+        _ => None,
+    };
+    if let Some(id) = changed
+        && !matches!(step, Step::Done | Step::Wait)
+    {
+        ctx.listing.touch(id);
+    }
     let current = match result {
         Ok(ip) => ip,
         Err(e)
@@ -547,11 +618,24 @@ enum Observed {
     },
 }
 
-async fn observe_public_ip(pass: &mut Pass<'_>, owner: &Owner<'_>) -> Result<Observed, OciError> {
+async fn observe_public_ip(
+    pass: &mut Pass<'_>,
+    owner: &Owner<'_>,
+    listed: &mut bool,
+) -> Result<Observed, OciError> {
     let ctx = pass.ctx;
     let spec = &pass.rip.spec;
     if let Some(id) = pass.status.public_ip_id.clone() {
-        match ctx.oci.get_public_ip(&id).await {
+        let from_listing = ctx
+            .listing
+            .lookup(ctx.oci.as_ref(), &ctx.settings.compartment_id, &id)
+            .await?;
+        *listed = from_listing.is_some();
+        let got = match from_listing {
+            Some(ip) => Ok(ip),
+            None => ctx.oci.get_public_ip(&id).await,
+        };
+        match got {
             Ok(ip) if !ip.lifecycle_state.is_gone() => {
                 // Status is not proof of ownership (anyone allowed to write it
                 // could point it elsewhere): never act on another's IP.
@@ -691,7 +775,9 @@ async fn take_over(
             let claimed = ctx
                 .oci
                 .update_public_ip(&ip.id, &details, ip.etag.as_deref())
-                .await?;
+                .await;
+            ctx.listing.touch(&ip.id);
+            let claimed = claimed?;
             pass.status.adopted = true;
             pass.event(
                 EventType::Normal,
@@ -776,7 +862,13 @@ async fn resolve_target(
             private_ip_address: addr.clone(),
             pod: Some((n.clone(), u.clone())),
         }),
-        _ => None,
+        // Sent but not yet assigned: what this process resolved then. Used,
+        // like status, only for the same pod UID at the same address.
+        _ => rip
+            .metadata
+            .uid
+            .as_deref()
+            .and_then(|uid| ctx.sent_to().get(uid).cloned()),
     };
     let target = ctx
         .resolver
@@ -1040,9 +1132,12 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         }
         if retain {
             if plan::assigned_to(&ip).is_some() {
-                ctx.oci
+                let unassigned = ctx
+                    .oci
                     .update_public_ip(&id, &UpdatePublicIpDetails::unassign(), None)
-                    .await
+                    .await;
+                ctx.listing.touch(&id);
+                unassigned
                     .map_err(|e| pass.cleanup_failed("unassigning the retained public IP", e))?;
                 return Err(Error::CleanupPending(format!(
                     "unassigning retained public IP {id}"
@@ -1052,21 +1147,22 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
                 freeform_tags: Some(ownership::without_ownership(&ip.freeform_tags)),
                 ..Default::default()
             };
-            ctx.oci
+            let untagged = ctx
+                .oci
                 .update_public_ip(&id, &details, ip.etag.as_deref())
-                .await
-                .map_err(|e| {
-                    pass.cleanup_failed(
-                        "removing the operator's tags from the retained public IP",
-                        e,
-                    )
-                })?;
+                .await;
+            ctx.listing.touch(&id);
+            untagged.map_err(|e| {
+                pass.cleanup_failed(
+                    "removing the operator's tags from the retained public IP",
+                    e,
+                )
+            })?;
         } else {
             // OCI unassigns and deletes in one call.
-            ctx.oci
-                .delete_public_ip(&id, None)
-                .await
-                .map_err(|e| pass.cleanup_failed("releasing the public IP", e))?;
+            let deleted = ctx.oci.delete_public_ip(&id, None).await;
+            ctx.listing.touch(&id);
+            deleted.map_err(|e| pass.cleanup_failed("releasing the public IP", e))?;
         }
         let address = ip.ip_address.unwrap_or_default();
         let note = if retain {
@@ -1076,7 +1172,7 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         };
         pass.event(EventType::Normal, "Released", note).await;
     }
-    ctx.succeeded(&rip.uid().unwrap_or_default());
+    ctx.forget(&rip.uid().unwrap_or_default());
     Ok(Action::await_change())
 }
 

@@ -72,7 +72,7 @@ mod tests {
     /// Set UPDATE_SCHEMAS=1 to rewrite the files instead of comparing.
     #[test]
     fn checked_in_schemas_are_up_to_date() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/schema");
+        let dir = crate::checkout_dir().join("../sdk/schema");
         let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
         for (name, schema) in schemas() {
             let path = dir.join(name);

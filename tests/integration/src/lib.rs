@@ -339,9 +339,22 @@ pub fn state(rip: &ReservedIP) -> Option<State> {
     rip.status.as_ref().and_then(|s| s.state)
 }
 
+/// The repository's root: from the running test's `CARGO_MANIFEST_DIR` (set
+/// by cargo at run time), since the compile-time path is stale when one
+/// target dir serves several checkouts.
+pub fn repo_root() -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("../.."))
+}
+
 /// `kubectl apply -f <dir>` for a directory of the repository.
 pub fn kubectl_apply(dir: &str) -> Result<()> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = repo_root();
     let out = std::process::Command::new("kubectl")
         .args(["apply", "-f"])
         .arg(root.join(dir))
@@ -476,7 +489,7 @@ impl OperatorProcess {
 
 /// Builds the example policies (`policies/build.sh`) and returns their directory.
 pub fn built_policies() -> Result<std::path::PathBuf> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/build.sh");
+    let script = repo_root().join("policies/build.sh");
     let out = std::process::Command::new(script)
         .output()
         .context("running policies/build.sh")?;

@@ -38,7 +38,23 @@ pub use server::{Emulator, EmulatorConfig, EmulatorError, EmulatorHandle};
 pub use signature::{KeySpec, fingerprint_of_pem};
 
 /// Directory of this crate (seeds/ and testdata/ live here).
+///
+/// Found from the checkout that is running when cargo says which (it sets
+/// `CARGO_MANIFEST_DIR` for tests and `cargo run`): the compile-time path is
+/// stale when one target dir serves several checkouts, because cargo reuses
+/// the build. The compile-time path is the fallback.
 pub fn crate_dir() -> std::path::PathBuf {
+    if let Some(running) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        for dir in std::path::Path::new(&running).ancestors() {
+            if dir.ends_with("oci-emulator") && dir.join("seeds").is_dir() {
+                return dir.to_path_buf();
+            }
+            let nested = dir.join("tests").join("oci-emulator");
+            if nested.join("seeds").is_dir() {
+                return nested;
+            }
+        }
+    }
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 

@@ -64,7 +64,7 @@ pub(super) fn loaded(reports: &[LoadReport]) -> bool {
 pub(super) fn real_policy(name: &str) -> Vec<u8> {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
     let dir = OUT.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/build.sh");
+        let script = crate::checkout_dir().join("../policies/build.sh");
         let output = std::process::Command::new(script)
             .output()
             .expect("run policies/build.sh");

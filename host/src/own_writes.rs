@@ -1,0 +1,165 @@
+//! Telling the echo of our own status writes apart from real changes.
+//!
+//! Every status write comes back through the ReservedIP watch. Reconciling on
+//! that echo re-reads OCI for nothing (the pass that wrote the status already
+//! requeued itself for when it wants to look again), and it is most of the
+//! calls an apply costs. [`trigger_key`] is the key the controller's trigger
+//! stream filters on: it changes with the spec, the metadata that matter and a
+//! status somebody else wrote, but not with a status this process wrote.
+//! Nothing is skipped on the cache or on requeues, only on those triggers: a
+//! forged or edited status still wakes the controller.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+
+use kube::ResourceExt;
+
+use crate::crd::{ReservedIP, ReservedIPStatus};
+
+/// The status each ReservedIP (by UID) was last given by this process.
+#[derive(Default)]
+pub struct OwnWrites {
+    written: Mutex<HashMap<String, u64>>,
+}
+
+impl OwnWrites {
+    /// Records `status` as about to be written for `uid`. Recorded before the
+    /// write, so the echo cannot overtake the record.
+    pub fn record(&self, uid: &str, status: &ReservedIPStatus) {
+        self.lock()
+            .insert(uid.to_string(), status_hash(Some(status)));
+    }
+
+    /// Forgets a ReservedIP that is gone.
+    pub fn forget(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
+
+    /// Whether `rip`'s status is the last one this process wrote for it.
+    fn is_ours(&self, rip: &ReservedIP) -> bool {
+        let uid = rip.metadata.uid.as_deref().unwrap_or_default();
+        self.lock().get(uid) == Some(&status_hash(rip.status.as_ref()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        // Single inserts/removes: data stays consistent across a panic.
+        self.written.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The trigger key of `rip`: equal for two versions of the object that
+    /// differ only by a status this process wrote (or by resourceVersion and
+    /// managedFields).
+    pub fn trigger_key(&self, rip: &ReservedIP) -> u64 {
+        let mut h = DefaultHasher::new();
+        let meta = &rip.metadata;
+        meta.generation.hash(&mut h);
+        meta.deletion_timestamp
+            .as_ref()
+            .map(|t| t.0.as_millisecond())
+            .hash(&mut h);
+        meta.finalizers.hash(&mut h);
+        meta.labels.hash(&mut h);
+        meta.annotations.hash(&mut h);
+        rip.owner_references()
+            .iter()
+            .map(|o| (&o.uid, &o.kind, &o.name))
+            .collect::<Vec<_>>()
+            .hash(&mut h);
+        // The spec bumps `generation`; hashed as well for servers that do not.
+        serde_json::to_vec(&rip.spec)
+            .unwrap_or_default()
+            .hash(&mut h);
+        // A status nobody wrote yet and one we wrote are both "no news".
+        let status = if rip.status.is_none() || self.is_ours(rip) {
+            0
+        } else {
+            status_hash(rip.status.as_ref())
+        };
+        status.hash(&mut h);
+        h.finish()
+    }
+}
+
+fn status_hash(status: Option<&ReservedIPStatus>) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_vec(&status).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ReservedIPSpec, State};
+
+    fn rip(status: Option<ReservedIPStatus>) -> ReservedIP {
+        let mut r = ReservedIP::new("web", ReservedIPSpec::default());
+        r.metadata.uid = Some("u1".into());
+        r.metadata.generation = Some(1);
+        r.status = status;
+        r
+    }
+
+    fn status(state: State) -> ReservedIPStatus {
+        ReservedIPStatus {
+            state: Some(state),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn our_own_status_write_keeps_the_key() {
+        let writes = OwnWrites::default();
+        let before = writes.trigger_key(&rip(None));
+        writes.record("u1", &status(State::Allocated));
+        assert_eq!(
+            writes.trigger_key(&rip(Some(status(State::Allocated)))),
+            before
+        );
+        writes.record("u1", &status(State::Assigned));
+        assert_eq!(
+            writes.trigger_key(&rip(Some(status(State::Assigned)))),
+            before
+        );
+    }
+
+    #[test]
+    fn a_status_written_by_someone_else_changes_the_key() {
+        let writes = OwnWrites::default();
+        writes.record("u1", &status(State::Allocated));
+        let ours = writes.trigger_key(&rip(Some(status(State::Allocated))));
+        let forged = writes.trigger_key(&rip(Some(status(State::Assigned))));
+        assert_ne!(ours, forged);
+        // Another UID's record says nothing about this one.
+        writes.forget("u1");
+        writes.record("u2", &status(State::Allocated));
+        assert_ne!(
+            writes.trigger_key(&rip(Some(status(State::Allocated)))),
+            ours
+        );
+    }
+
+    #[test]
+    fn spec_metadata_and_deletion_change_the_key() {
+        let writes = OwnWrites::default();
+        let base = rip(None);
+        let key = writes.trigger_key(&base);
+        let mut r = base.clone();
+        r.metadata.generation = Some(2);
+        assert_ne!(writes.trigger_key(&r), key);
+        let mut r = base.clone();
+        r.metadata.finalizers = Some(vec!["f".into()]);
+        assert_ne!(writes.trigger_key(&r), key);
+        let mut r = base.clone();
+        r.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        ));
+        assert_ne!(writes.trigger_key(&r), key);
+        let mut r = base.clone();
+        r.spec.public_ipv4_pool = Some("ocid1.publicippool.oc1..p".into());
+        assert_ne!(writes.trigger_key(&r), key);
+        let mut r = base;
+        r.metadata.resource_version = Some("42".into());
+        assert_eq!(writes.trigger_key(&r), key);
+    }
+}
