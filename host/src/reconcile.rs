@@ -45,6 +45,8 @@ pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
 const TARGET_TAKEN: &str = "TargetHasPublicIP";
 /// ReservedIPs reconciled at once.
 const RECONCILE_CONCURRENCY: u16 = 32;
+/// kubectl's copy of the last applied manifest, not needed in the cache.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Field manager of the operator's status writes.
 const MANAGER: &str = "k8s-oci-operator";
 /// Oldest listing of the compartment a drift check is answered from (and at
@@ -181,6 +183,12 @@ pub async fn run(ctx: Arc<Context>) {
     let filter_ctx = ctx.clone();
     let trigger = watcher(rips, watcher::Config::default().any_semantic())
         .default_backoff()
+        // The cache keeps what reconciles read, not the bookkeeping of every
+        // writer (the bulk of a ReservedIP's size at rest).
+        .modify(|rip| {
+            rip.managed_fields_mut().clear();
+            rip.annotations_mut().remove(LAST_APPLIED);
+        })
         .reflect(writer)
         .applied_objects()
         .predicate_filter(

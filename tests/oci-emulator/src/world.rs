@@ -64,7 +64,22 @@ pub struct World {
     pub private_ips: BTreeMap<String, PrivateIp>,
     pub public_ips: BTreeMap<String, PublicIp>,
     pub pools: BTreeMap<String, PublicIpPool>,
+    /// Every period a public IP was attached to a private IP, in order, so a
+    /// test can prove an IP never reached a target, not even briefly (state
+    /// sampling would miss a short attachment).
+    pub attachments: Vec<Attachment>,
     retry_tokens: HashMap<String, RetryRecord>,
+}
+
+/// A public IP attached to a private IP from `from` (the accepted request)
+/// until `until` (when the unassign, move or delete that ended it completes;
+/// `None` while it lasts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub public_ip_id: String,
+    pub private_ip_id: String,
+    pub from: Instant,
+    pub until: Option<Instant>,
 }
 
 impl World {
@@ -85,7 +100,31 @@ impl World {
             private_ips: BTreeMap::new(),
             public_ips: BTreeMap::new(),
             pools: BTreeMap::new(),
+            attachments: Vec::new(),
             retry_tokens: HashMap::new(),
+        }
+    }
+
+    /// Starts an attachment period (after ending any open one of the IP).
+    fn attach(&mut self, public_ip_id: &str, private_ip_id: &str, at: Instant) {
+        self.detach(public_ip_id, at);
+        self.attachments.push(Attachment {
+            public_ip_id: public_ip_id.to_string(),
+            private_ip_id: private_ip_id.to_string(),
+            from: at,
+            until: None,
+        });
+    }
+
+    /// Ends the IP's open attachment period, if any, at `until`.
+    fn detach(&mut self, public_ip_id: &str, until: Instant) {
+        if let Some(open) = self
+            .attachments
+            .iter_mut()
+            .rev()
+            .find(|a| a.public_ip_id == public_ip_id && a.until.is_none())
+        {
+            open.until = Some(until);
         }
     }
 
@@ -240,6 +279,9 @@ impl World {
             PublicIpState::Provisioning
         };
         lifecycle::enter(&mut ip, state, now, &self.timing);
+        if let Some(target) = &ip.assigned_entity_id {
+            self.attach(&ip.id, &target.clone(), now);
+        }
         self.public_ips.insert(ip.id.clone(), ip.clone());
         if let Some(token) = retry_token {
             self.retry_tokens.insert(
@@ -310,18 +352,28 @@ impl World {
             .ok_or_else(|| ApiError::not_found(format!("public IP {id}")))?;
         match assignment {
             Assignment::Keep => {}
-            Assignment::Unassign => lifecycle::enter(ip, PublicIpState::Unassigning, now, &timing),
+            Assignment::Unassign => {
+                lifecycle::enter(ip, PublicIpState::Unassigning, now, &timing);
+                let done = ip.due.unwrap_or(now);
+                self.detach(id, done);
+            }
             Assignment::AssignTo(target) => {
-                ip.assigned_entity_id = Some(target);
+                ip.assigned_entity_id = Some(target.clone());
                 lifecycle::enter(ip, PublicIpState::Assigning, now, &timing);
+                self.attach(id, &target, now);
             }
             Assignment::FailedMove(error) => {
                 // OCI unassigns first; a failing target leaves the IP free, not
                 // back where it was.
                 lifecycle::enter(ip, PublicIpState::Available, now, &timing);
+                self.detach(id, now);
                 return Err(error);
             }
         }
+        let ip = self
+            .public_ips
+            .get_mut(id)
+            .ok_or_else(|| ApiError::not_found(format!("public IP {id}")))?;
         let mut changed = false;
         if let Some(name) = details.display_name {
             changed |= ip.display_name.as_ref() != Some(&name);
@@ -405,6 +457,8 @@ impl World {
             PublicIpState::Available | PublicIpState::Assigned | PublicIpState::Unassigned => {}
         }
         lifecycle::enter(ip, PublicIpState::Terminating, now, &timing);
+        let done = ip.due.unwrap_or(now);
+        self.detach(id, done);
         for record in self.retry_tokens.values_mut() {
             if record.response.id == id {
                 record.invalidated = true;
@@ -709,6 +763,39 @@ instances:
         assert_eq!(error.map(|_| ()).unwrap_err().code, "Conflict");
         let error = world.create_public_ip(now, &reserved(Some("hidden")), None);
         assert_eq!(error.map(|_| ()).unwrap_err().code, "InvalidParameter");
+    }
+
+    #[test]
+    fn attachments_record_every_period_a_public_ip_held_a_private_ip() {
+        let t0 = Instant::now();
+        let mut world = world(t0);
+        let ms = |n| t0 + Duration::from_millis(n);
+        let ip = world
+            .create_public_ip(t0, &reserved(Some("a")), None)
+            .expect("create on a");
+        world.tick(ms(20));
+        world
+            .update_public_ip(ms(20), &ip.id, assign("b"), None)
+            .expect("move to b");
+        world.tick(ms(40));
+        world
+            .update_public_ip(ms(40), &ip.id, assign(""), None)
+            .expect("unassign");
+        world.tick(ms(60));
+        world
+            .delete_public_ip(ms(60), &ip.id, None)
+            .expect("delete");
+        let periods: Vec<_> = world
+            .attachments
+            .iter()
+            .filter(|a| a.public_ip_id == ip.id)
+            .map(|a| (a.private_ip_id.as_str(), a.from, a.until))
+            .collect();
+        // The unassign ends b's period when it completes (10 ms later).
+        assert_eq!(
+            periods,
+            vec![("a", t0, Some(ms(20))), ("b", ms(20), Some(ms(50)))]
+        );
     }
 
     #[test]
