@@ -68,6 +68,13 @@ pub struct RunConfig {
     #[arg(long, env = "RESYNC_INTERVAL_SECONDS", default_value_t = 600)]
     pub resync_interval_seconds: u64,
 
+    /// How long OCI must keep answering 404 for a ReservedIP's public IP
+    /// before it counts as deleted outside the operator (and a new one is
+    /// allocated), in seconds. OCI reads are eventually consistent: an IP
+    /// created a moment ago may not be readable yet.
+    #[arg(long, env = "PUBLIC_IP_MISSING_GRACE_SECONDS", default_value_t = 120)]
+    pub missing_grace_seconds: u64,
+
     /// How often the orphan sweep lists the compartment's public IPs, in seconds.
     #[arg(long, env = "ORPHAN_SWEEP_INTERVAL_SECONDS", default_value_t = 300)]
     pub orphan_sweep_interval_seconds: u64,

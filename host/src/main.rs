@@ -99,6 +99,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         namespace: config.namespace.clone(),
         orphan_interval: Duration::from_secs(config.orphan_sweep_interval_seconds),
         orphan_grace: Duration::from_secs(config.orphan_grace_seconds),
+        missing_grace: Duration::from_secs(config.missing_grace_seconds),
     };
     let metrics = OciMetrics::default();
     let mut registry = Registry::with_prefix("k8s_oci_operator");

@@ -41,6 +41,8 @@ use crate::policy_gate;
 
 /// The finalizer that keeps a ReservedIP until its public IP is released.
 pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
+/// Condition reason: OCI answers 404 for the recorded public IP (so far).
+const PUBLIC_IP_MISSING: &str = "PublicIPNotFound";
 /// Condition reason: the target private IP already has another public IP.
 const TARGET_TAKEN: &str = "TargetHasPublicIP";
 /// ReservedIPs reconciled at once.
@@ -70,6 +72,9 @@ pub struct Settings {
     pub orphan_interval: Duration,
     /// How long an IP must stay orphaned before the sweep releases it.
     pub orphan_grace: Duration,
+    /// How long a recorded public IP must answer 404 before it counts as
+    /// deleted (OCI reads are eventually consistent).
+    pub missing_grace: Duration,
 }
 
 /// What every reconcile shares.
@@ -432,6 +437,13 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             pass.save().await?;
             return Ok(Action::requeue(ctx.settings.resync_interval));
         }
+        Ok(Observed::Missing { message }) => {
+            pass.condition(READY, false, PUBLIC_IP_MISSING, &message);
+            pass.save().await?;
+            return Ok(Action::requeue(
+                ctx.settings.poll_interval.max(Duration::from_secs(1)),
+            ));
+        }
         Err(e) => return pass.oci_failed("reading the public IP", &e).await,
     };
 
@@ -619,6 +631,11 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
 enum Observed {
     Ip(Box<PublicIp>),
     None,
+    /// OCI answers 404 for the recorded IP, but not yet for long enough to
+    /// tell "deleted" from "not readable yet"; nothing is created meanwhile.
+    Missing {
+        message: String,
+    },
     /// The IP cannot be held: the requested address is someone else's, or ours was deleted.
     Blocked {
         reason: &'static str,
@@ -639,6 +656,7 @@ async fn observe_public_ip(
             .lookup(ctx.oci.as_ref(), &ctx.settings.compartment_id, &id)
             .await?;
         *listed = from_listing.is_some();
+        let mut not_found = false;
         let got = match from_listing {
             Some(ip) => Ok(ip),
             None => ctx.oci.get_public_ip(&id).await,
@@ -667,12 +685,42 @@ async fn observe_public_ip(
                     Holder::Us | Holder::Nobody => Observed::Ip(Box::new(ip)),
                 });
             }
+            // Seen TERMINATING/TERMINATED: certainly deleted.
             Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
+            Err(e) if e.is_not_found() => not_found = true,
             Err(e) => return Err(e),
         }
-        // Deleted behind our back.
+        // A 404 right after a create is OCI's eventual consistency, not a
+        // deletion: only a 404 that lasts the grace period counts, else a
+        // second IP would be created for one ReservedIP. The first 404 is
+        // dated by the Allocated condition's transition.
         let address = pass.status.public_ip_address.clone().unwrap_or_default();
+        let missing_since = conditions::get(&pass.status.conditions, ALLOCATED)
+            .filter(|c| c.reason == PUBLIC_IP_MISSING && c.status == "False")
+            .map(|c| c.last_transition_time.0);
+        let grace = ctx.settings.missing_grace;
+        let missing_for = missing_since
+            .and_then(|t| {
+                k8s_openapi::jiff::Timestamp::now()
+                    .duration_since(t)
+                    .try_into()
+                    .ok()
+            })
+            .unwrap_or(Duration::ZERO);
+        if not_found && (missing_since.is_none() || missing_for < grace) {
+            let message = format!(
+                "OCI answers 404 for public IP {address} ({id}); if that lasts {}s it counts as deleted outside the operator",
+                grace.as_secs()
+            );
+            if missing_since.is_none() {
+                // Date the first 404 (a False from another reason would keep its older time).
+                pass.status.conditions.retain(|c| c.type_ != ALLOCATED);
+                info!(reservedip = %pass.rip.name_any(), %id, "public IP not found; waiting before treating it as deleted");
+            }
+            pass.condition(ALLOCATED, false, PUBLIC_IP_MISSING, &message);
+            return Ok(Observed::Missing { message });
+        }
+        // Deleted behind our back.
         if spec.public_ipv4_address.is_some() {
             return Ok(Observed::Blocked {
                 reason: "PublicIPDeleted",

@@ -65,6 +65,8 @@ pub struct OperatorSandbox {
     pub cluster_id: String,
     /// Orphan sweep interval and grace for the in-process operator.
     pub orphan_sweep: (Duration, Duration),
+    /// How long a recorded public IP must answer 404 before it counts as deleted.
+    pub missing_grace: Duration,
     /// The operator's own Kubernetes client, when it should not use the admin's.
     pub operator_client: Option<Client>,
     /// The operator's policy engine (empty unless a test loads policies).
@@ -96,6 +98,7 @@ impl OperatorSandbox {
             emulator,
             cluster_id,
             orphan_sweep: (Duration::from_secs(3600), Duration::from_secs(3600)),
+            missing_grace: Duration::from_secs(3),
             operator_client: None,
             policy: PolicyEngine::new(PolicyLimits::default())?,
             operator: None,
@@ -125,6 +128,7 @@ impl OperatorSandbox {
             namespace: Some(self.ns.name().to_string()),
             orphan_interval: self.orphan_sweep.0,
             orphan_grace: self.orphan_sweep.1,
+            missing_grace: self.missing_grace,
         };
         let subnets = vec![
             "ocid1.subnet.oc1.sandbox.pods".to_string(),

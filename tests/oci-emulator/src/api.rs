@@ -170,6 +170,9 @@ fn dispatch(
         }
         Route::GetPublicIp(id) => {
             let ip = world.get_public_ip(id)?;
+            if !world.readable(&ip, now) {
+                return Err(ApiError::not_found(format!("public IP {id}")));
+            }
             Ok(Reply::json(&ip)?.with_etag(&ip.etag))
         }
         Route::GetPublicIpByIpAddress => {
@@ -199,7 +202,9 @@ fn dispatch(
         Route::ListPublicIps => {
             let filter = public_ip_filter(query)?;
             world.check_compartment(&filter.compartment_id)?;
-            page(world.list_public_ips(&filter), q("limit"), q("page"))
+            let ips = world.list_public_ips(&filter);
+            let visible = ips.into_iter().filter(|ip| world.readable(ip, now));
+            page(visible.collect(), q("limit"), q("page"))
         }
         Route::ListPrivateIps => {
             let filter = private_ip_filter(query)?;

@@ -153,6 +153,7 @@ mod tests {
             time_created: String::new(),
             etag: String::new(),
             due: None,
+            created: None,
         }
     }
 

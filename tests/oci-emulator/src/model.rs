@@ -75,6 +75,9 @@ pub struct PublicIp {
     /// when the IP vanishes). `None` for stable states.
     #[serde(skip)]
     pub due: Option<Instant>,
+    /// When CreatePublicIp made it (for the read lag); `None` for seeded IPs.
+    #[serde(skip)]
+    pub created: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -68,6 +68,9 @@ pub struct World {
     /// test can prove an IP never reached a target, not even briefly (state
     /// sampling would miss a short attachment).
     pub attachments: Vec<Attachment>,
+    /// Eventual consistency: for this long after CreatePublicIp, reads of the
+    /// new IP (GetPublicIp, ListPublicIps) do not see it yet. Zero by default.
+    pub read_lag: Duration,
     retry_tokens: HashMap<String, RetryRecord>,
 }
 
@@ -101,6 +104,7 @@ impl World {
             public_ips: BTreeMap::new(),
             pools: BTreeMap::new(),
             attachments: Vec::new(),
+            read_lag: Duration::ZERO,
             retry_tokens: HashMap::new(),
         }
     }
@@ -272,6 +276,7 @@ impl World {
             time_created: now_rfc3339(),
             etag: String::new(),
             due: None,
+            created: Some(now),
         };
         let state = if target.is_some() {
             PublicIpState::Assigning
@@ -295,6 +300,12 @@ impl World {
             );
         }
         Ok(ip)
+    }
+
+    /// Whether reads at `now` see `ip` yet (see [`World::read_lag`]).
+    pub fn readable(&self, ip: &PublicIp, now: Instant) -> bool {
+        ip.created
+            .is_none_or(|created| now.saturating_duration_since(created) >= self.read_lag)
     }
 
     pub fn get_public_ip(&self, id: &str) -> Result<PublicIp, ApiError> {
