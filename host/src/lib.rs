@@ -12,6 +12,7 @@
 //! - [`orphans`]: releasing tagged public IPs whose ReservedIP is gone.
 //! - [`conditions`]: status conditions per the Kubernetes API conventions.
 //! - [`config`]: the operator's settings (flags and environment).
+//! - [`crash_point`]: aborts at a chosen point, for the crash tests only.
 //! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
 //!   assignment eligibility); [`policy_gate`] applies it in a reconcile.
 //! - [`oci`]: the narrow OCI networking interface the operator uses, and its
@@ -19,6 +20,7 @@
 
 pub mod conditions;
 pub mod config;
+pub mod crash_point;
 pub mod crd;
 pub mod ip_listing;
 pub mod oci;

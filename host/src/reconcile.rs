@@ -366,12 +366,14 @@ impl<'a> Pass<'a> {
             "kind": ReservedIP::kind(&()),
             "status": self.status,
         });
+        crate::crash_point::hit("before:status-write");
         api.patch_status(
             &self.rip.name_any(),
             &PatchParams::apply(MANAGER).force(),
             &Patch::Apply(patch),
         )
         .await?;
+        crate::crash_point::hit("after:status-write");
         Ok(())
     }
 
@@ -1229,6 +1231,7 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         pass.event(EventType::Normal, "Released", note).await;
     }
     ctx.forget(&rip.uid().unwrap_or_default());
+    crate::crash_point::hit("before:finalizer-removal");
     Ok(Action::await_change())
 }
 

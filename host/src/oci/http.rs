@@ -131,10 +131,13 @@ impl HttpOciClient {
             request = request.body(body);
         }
         let started = Instant::now();
+        crate::crash_point::hit_oci("before", operation);
         let response = request
             .send()
             .await
-            .map_err(|e| transport(operation, started, &e))?;
+            .map_err(|e| transport(operation, started, &e));
+        crate::crash_point::hit_oci("after", operation);
+        let response = response?;
         let status = response.status();
         let response_headers = response.headers().clone();
         let request_id = header(&response_headers, "opc-request-id");

@@ -26,6 +26,8 @@ use tokio::sync::OnceCell;
 
 pub use test_support::client;
 
+pub mod report;
+
 /// The sandbox compartment of the emulator's seed.
 pub const COMPARTMENT: &str = "ocid1.compartment.oc1..sandbox";
 /// The BYOIP pool of the seed.
@@ -443,6 +445,17 @@ impl OperatorProcess {
     /// Starts `k8s-oci-operator run` as `name` (its POD_NAME, the Lease holder
     /// identity); with `leader_election`, the Lease lives in the sandbox namespace.
     pub async fn start(sb: &OperatorSandbox, name: &str, leader_election: bool) -> Result<Self> {
+        Self::start_with_env(sb, name, leader_election, &[]).await
+    }
+
+    /// [`OperatorProcess::start`] with extra environment variables (e.g. a
+    /// crash point, `k8s_oci_operator::crash_point::ENV`).
+    pub async fn start_with_env(
+        sb: &OperatorSandbox,
+        name: &str,
+        leader_election: bool,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let bin = operator_binary().await?;
         let config = oci_emulator::crate_dir()
             .join("testdata")
@@ -468,6 +481,7 @@ impl OperatorProcess {
             )
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null());
+        cmd.envs(env.iter().copied());
         if leader_election {
             cmd.env("LEADER_ELECTION_NAMESPACE", sb.ns.name())
                 .env("LEASE_DURATION_SECONDS", "3");

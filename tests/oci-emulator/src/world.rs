@@ -68,6 +68,10 @@ pub struct World {
     /// test can prove an IP never reached a target, not even briefly (state
     /// sampling would miss a short attachment).
     pub attachments: Vec<Attachment>,
+    /// Every public IP CreatePublicIp made (not replays of a retry token), as
+    /// created, so a test can count IPs made for one owner even after they
+    /// are deleted and gone.
+    pub creations: Vec<PublicIp>,
     /// Eventual consistency: for this long after CreatePublicIp, reads of the
     /// new IP (GetPublicIp, ListPublicIps) do not see it yet. Zero by default.
     pub read_lag: Duration,
@@ -104,6 +108,7 @@ impl World {
             public_ips: BTreeMap::new(),
             pools: BTreeMap::new(),
             attachments: Vec::new(),
+            creations: Vec::new(),
             read_lag: Duration::ZERO,
             retry_tokens: HashMap::new(),
         }
@@ -288,6 +293,7 @@ impl World {
             self.attach(&ip.id, &target.clone(), now);
         }
         self.public_ips.insert(ip.id.clone(), ip.clone());
+        self.creations.push(ip.clone());
         if let Some(token) = retry_token {
             self.retry_tokens.insert(
                 token.to_string(),
