@@ -54,6 +54,10 @@ demo: ## The README walk-through end to end on the local sandbox (leaves it runn
 test: ## Run every test: lint, unit, emulator contract and cluster tests (starts the cluster if needed)
 	tests/run-all.sh
 
+.PHONY: reliability
+reliability: ## Reliability suite at full size (crash points, SIGKILLs, faults, failover...) and its table
+	tests/reliability.sh
+
 .PHONY: bench
 bench: ## Performance benchmark (own control plane + emulator + release operator); results in .sandbox/bench, docs/benchmarks.md
 	tests/bench/run.sh $(BENCH_ARGS)

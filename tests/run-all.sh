@@ -29,11 +29,18 @@ fi
 . .sandbox/env
 
 out=$(mktemp)
+# The reliability scenarios append their rows here (issue 6's table).
+RELIABILITY_REPORT=$(mktemp)
+export RELIABILITY_REPORT
 log "cargo test (unit, contract and cluster tests)"
 set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e
+
+log "reliability scenarios (leaked, double-allocated and lost public IPs)"
+cargo run -q -p integration-tests --bin reliability-table "$RELIABILITY_REPORT" || status=1
+rm -f "$RELIABILITY_REPORT"
 
 # cargo prints one "test result:" line per test binary; add them up.
 summary=$(awk '/^test result:/ {

@@ -111,6 +111,28 @@ pub fn table(rows: &[Row]) -> String {
 }
 
 impl OperatorSandbox {
+    /// Audits the sandbox and records a converged scenario's row (the caller
+    /// has checked convergence); fails if the audit found anything.
+    pub async fn report(
+        &self,
+        scenario: &str,
+        lifecycles: u64,
+        injected: u64,
+        note: impl Into<String>,
+    ) -> Result<()> {
+        let audit = self.audit().await?;
+        record(&Row {
+            scenario: scenario.to_string(),
+            lifecycles,
+            injected,
+            converged: true,
+            audit,
+            note: note.into(),
+        })?;
+        anyhow::ensure!(audit.is_clean(), "{scenario}: {audit:?}");
+        Ok(())
+    }
+
     /// Counts leaked, double-allocated and lost public IPs, from the
     /// emulator's world (including its record of every creation) and the
     /// ReservedIPs that exist now.

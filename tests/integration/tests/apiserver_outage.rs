@@ -105,6 +105,13 @@ async fn the_operator_recovers_from_an_api_server_outage_without_restart() -> Re
         .context("missed a change made during the outage")?;
     sb.assert_no_leak().await?;
     println!("API server cut for 6 s: the operator caught up without a restart");
+    sb.report(
+        "API server unreachable for 6 s",
+        2,
+        1,
+        "connections to the API server cut, changes made meanwhile",
+    )
+    .await?;
     sb.operator_client = None;
     sb.start_operator()?;
     sb.finish().await

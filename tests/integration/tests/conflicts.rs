@@ -61,6 +61,14 @@ async fn the_compartment_limit_is_reported_without_flapping() -> Result<()> {
     // Room again: the second gets its IP.
     sb.emulator.with_world(|w| w.reserved_limit = 10);
     sb.wait_state("second", State::Allocated, true).await?;
+    let refused = sb.emulator.calls().count("CreatePublicIp", "400");
+    sb.report(
+        "compartment limit reached, then raised",
+        2,
+        refused,
+        "creates refused with LimitExceeded",
+    )
+    .await?;
     sb.finish().await
 }
 
@@ -108,5 +116,16 @@ async fn an_exhausted_pool_is_reported() -> Result<()> {
         "pool of 16 with 17 ReservedIPs: 16 allocated, {} reports {}",
         blocked[0].0, blocked[0].1
     );
+    let refused: u64 = ["400", "409", "500"]
+        .iter()
+        .map(|code| sb.emulator.calls().count("CreatePublicIp", code))
+        .sum();
+    sb.report(
+        "BYOIP pool exhausted (17 for 16 addresses)",
+        17,
+        refused,
+        "creates refused for want of an address",
+    )
+    .await?;
     sb.finish().await
 }

@@ -32,6 +32,13 @@ async fn a_404_right_after_create_never_causes_a_second_create() -> Result<()> {
     );
     ensure!(sb.ours().len() == 2, "{:?}", sb.ours());
     println!("GetPublicIp answered 404 {lagged} times; 2 creates for 2 ReservedIPs");
+    sb.report(
+        "404 right after create (1.5 s read lag)",
+        2,
+        lagged,
+        "GetPublicIp answered 404 for a new IP",
+    )
+    .await?;
     sb.finish().await
 }
 

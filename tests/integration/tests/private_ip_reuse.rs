@@ -191,6 +191,13 @@ async fn a_reused_pod_ip_in_another_namespace_never_receives_the_public_ip() -> 
         "the public IP went back to the reused private IP: {periods:?}"
     );
 
+    sb.report(
+        "pod IP handed to another namespace's pod",
+        1,
+        1,
+        "pod deleted, its private IP reused by another tenant at once",
+    )
+    .await?;
     for pod in pods_b.list(&Default::default()).await? {
         let name = kube::ResourceExt::name_any(&pod);
         delete_and_wait(&pods_b, &name).await?;

@@ -50,7 +50,11 @@ async fn sigkill_at_random_points_of_many_lifecycles() -> Result<()> {
     );
     sb.emulator.set_faults(faults);
 
-    let rounds = 100u64;
+    // `make reliability` runs more (SIGKILL_ROUNDS).
+    let rounds: u64 = std::env::var("SIGKILL_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100);
     let mut seed = 0x2545f4914f6cdd1du64;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
@@ -89,6 +93,17 @@ async fn sigkill_at_random_points_of_many_lifecycles() -> Result<()> {
         sb.ours().len(),
         serde_json::to_value(sb.emulator.calls())?
     );
+    let dropped = ["CreatePublicIp", "UpdatePublicIp"]
+        .iter()
+        .map(|op| sb.emulator.calls().count(op, oci_emulator::calls::DROPPED))
+        .sum::<u64>();
+    sb.report(
+        "operator process SIGKILLed at random moments",
+        rounds,
+        rounds + dropped,
+        format!("{rounds} SIGKILLs, {dropped} answers dropped after apply"),
+    )
+    .await?;
     // Release everything with a live operator, then check nothing is left.
     let mut sb = sb;
     sb.start_operator()?;
@@ -164,6 +179,13 @@ async fn killing_the_leader_hands_over_without_double_creates() -> Result<()> {
         sb.ours().len(),
         sb.calls("CreatePublicIp")
     );
+    sb.report(
+        "leader killed mid-work (2 replicas)",
+        n as u64,
+        1,
+        format!("standby took over after {:.1} s", takeover.as_secs_f64()),
+    )
+    .await?;
     sb.emulator.set_faults(FaultConfig::default());
     sb.start_operator()?;
     survivor.kill().await?;

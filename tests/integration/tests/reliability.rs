@@ -88,6 +88,13 @@ async fn orphans_of_this_cluster_are_released_and_nothing_else_is_touched() -> R
     println!(
         "orphan sweep: released 2 (deleted while down, never existed), kept 2 (other cluster, untagged)"
     );
+    sb.report(
+        "orphans: deleted while down, never existed",
+        1,
+        2,
+        "2 orphans released; 2 foreign IPs untouched",
+    )
+    .await?;
     sb.finish().await
 }
 
@@ -122,11 +129,18 @@ async fn a_create_whose_answer_was_lost_is_recovered_not_repeated() -> Result<()
         Some(ours[0]["id"].as_str().unwrap_or_default().to_string()),
         rip.status.and_then(|s| s.public_ip_id)
     );
+    let dropped = sb.emulator.calls().count("CreatePublicIp", "dropped");
     println!(
-        "lost answer: CreatePublicIp calls {}, dropped {}, public IPs created 1",
+        "lost answer: CreatePublicIp calls {}, dropped {dropped}, public IPs created 1",
         sb.calls("CreatePublicIp"),
-        sb.emulator.calls().count("CreatePublicIp", "dropped")
     );
+    sb.report(
+        "create applied, answer lost",
+        1,
+        dropped,
+        "CreatePublicIp answers dropped after apply",
+    )
+    .await?;
     sb.finish().await
 }
 
@@ -196,6 +210,13 @@ async fn operator_stopped_anywhere_converges_without_leaks() -> Result<()> {
         sb.ours().len(),
         serde_json::to_value(sb.emulator.calls())?
     );
+    sb.report(
+        "in-process operator stopped at random moments",
+        rounds,
+        rounds,
+        "stop + restart per round (create/assign/move/unassign/delete)",
+    )
+    .await?;
     sb.finish().await
 }
 
@@ -237,6 +258,25 @@ async fn converges_through_5xx_throttling_and_latency() -> Result<()> {
     println!(
         "{n} ReservedIPs under 10% 5xx, 10 rps limit, 20 ms latency: calls by operation and outcome {json}"
     );
+    let failed: u64 = [
+        "CreatePublicIp",
+        "GetPublicIp",
+        "UpdatePublicIp",
+        "ListPrivateIps",
+        "ListPublicIps",
+        "GetSubnet",
+        "ListVnicAttachments",
+    ]
+    .iter()
+    .map(|op| calls.count(op, "500") + calls.count(op, "503") + calls.count(op, "429"))
+    .sum();
+    sb.report(
+        "OCI 10% 5xx, 429 (10 rps), 20 ms latency",
+        n as u64,
+        failed,
+        "calls answered 500, 503 or 429",
+    )
+    .await?;
     sb.emulator.set_faults(FaultConfig::default());
     sb.finish().await
 }
