@@ -17,6 +17,10 @@ pub const TAG_UID: &str = "k8s-oci-operator-uid";
 /// Marks an existing address taken over through `publicIPv4Address`: it is
 /// kept, not deleted, when released.
 pub const TAG_ADOPTED: &str = "k8s-oci-operator-adopted";
+/// Left on an IP the operator let go of when its CRD was deleted (an
+/// uninstall): `<cluster>/<namespace>/<name>` of the ReservedIP that held it.
+/// Not an ownership claim: no cluster's operator acts on it.
+pub const TAG_RETAINED: &str = "k8s-oci-operator-retained";
 
 /// The ReservedIP a public IP should belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1149,6 +1149,9 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     let mut pass = Pass::new(rip, ctx);
     pass.status = fresh;
     let owner = pass.owner()?;
+    if crd_being_deleted(ctx).await? {
+        return let_go_on_uninstall(&pass, &owner).await;
+    }
     let retain = match rip.spec.reclaim_policy {
         Some(p) => p == ReclaimPolicy::Retain,
         None => pass.status.adopted,
@@ -1231,6 +1234,65 @@ async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         pass.event(EventType::Normal, "Released", note).await;
     }
     ctx.forget(&rip.uid().unwrap_or_default());
+    crate::crash_point::hit("before:finalizer-removal");
+    Ok(Action::await_change())
+}
+
+/// Whether the ReservedIP CRD itself is being deleted (an uninstall): its
+/// deletion deletes every ReservedIP, and that must not release addresses.
+/// An API error is an error (retried), never a guess either way.
+async fn crd_being_deleted(ctx: &Context) -> Result<bool, Error> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+    let name = format!("{}.{}", ReservedIP::plural(&()), ReservedIP::group(&()));
+    Ok(match crds.get_opt(&name).await? {
+        Some(crd) => crd.metadata.deletion_timestamp.is_some(),
+        // Gone already: whatever deletes ReservedIPs now is the uninstall.
+        None => true,
+    })
+}
+
+/// Uninstall: the ReservedIP goes because its CRD goes. Its public IPs are
+/// kept as they are (assignment included, so traffic keeps flowing) and only
+/// lose the operator's ownership tags, so no later sweep (or reinstall)
+/// releases them; a `k8s-oci-operator-retained` tag says where they came from.
+async fn let_go_on_uninstall(pass: &Pass<'_>, owner: &Owner<'_>) -> Result<Action, Error> {
+    let ctx = pass.ctx;
+    let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
+    let ours: Vec<PublicIp> = ctx
+        .oci
+        .list_public_ips(&query)
+        .await
+        .map_err(|e| pass.cleanup_failed("finding the ReservedIP's public IPs", e))?
+        .into_iter()
+        .filter(|ip| owner.classify(ip) == Holder::Us && !ip.lifecycle_state.is_gone())
+        .collect();
+    for ip in ours {
+        let mut tags = ownership::without_ownership(&ip.freeform_tags);
+        tags.insert(
+            ownership::TAG_RETAINED.to_string(),
+            format!("{}/{}/{}", owner.cluster, owner.namespace, owner.name),
+        );
+        let details = UpdatePublicIpDetails {
+            freeform_tags: Some(tags),
+            ..Default::default()
+        };
+        let untagged = ctx
+            .oci
+            .update_public_ip(&ip.id, &details, ip.etag.as_deref())
+            .await;
+        ctx.listing.touch(&ip.id);
+        untagged.map_err(|e| pass.cleanup_failed("letting go of the public IP on uninstall", e))?;
+        let address = ip.ip_address.unwrap_or_default();
+        info!(reservedip = %pass.rip.name_any(), %address, "CRD deleted: public IP kept, ownership tags removed");
+        pass.event(
+            EventType::Normal,
+            "RetainedOnUninstall",
+            format!("the ReservedIP CRD is being deleted: public IP {address} is kept (tagged {}) and no longer managed", ownership::TAG_RETAINED),
+        )
+        .await;
+    }
+    ctx.forget(&pass.rip.uid().unwrap_or_default());
     crate::crash_point::hit("before:finalizer-removal");
     Ok(Action::await_change())
 }

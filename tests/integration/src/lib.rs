@@ -39,24 +39,26 @@ static CRD: OnceCell<()> = OnceCell::const_new();
 
 /// Installs (or updates) the ReservedIP CRD from the checked-in file, once per test binary.
 pub async fn install_crd(client: &Client) -> Result<()> {
-    CRD.get_or_try_init(|| async {
-        let crd: CustomResourceDefinition = serde_yaml::from_str(&crd_yaml()?)?;
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply("integration-tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await?;
-        wait_for(
-            &crds,
-            &crd.name_any(),
-            Duration::from_secs(30),
-            conditions::is_crd_established(),
-        )
-        .await?;
-        Ok::<_, anyhow::Error>(())
-    })
+    CRD.get_or_try_init(|| install_crd_again(client)).await?;
+    Ok(())
+}
+
+/// Installs (or updates) the ReservedIP CRD now and waits until it is served.
+pub async fn install_crd_again(client: &Client) -> Result<()> {
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&crd_yaml()?)?;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply("integration-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await?;
+    wait_for(
+        &crds,
+        &crd.name_any(),
+        Duration::from_secs(30),
+        conditions::is_crd_established(),
+    )
     .await?;
     Ok(())
 }

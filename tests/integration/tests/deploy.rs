@@ -21,11 +21,23 @@ async fn allowed(
     sub: &str,
     ns: Option<&str>,
 ) -> Result<bool> {
+    allowed_named(api, verb, group, resource, sub, ns, "").await
+}
+
+async fn allowed_named(
+    api: &Api<SubjectAccessReview>,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    sub: &str,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<bool> {
     let review: SubjectAccessReview = serde_json::from_value(json!({
         "spec": {
             "user": SA,
             "groups": ["system:serviceaccounts", "system:serviceaccounts:k8s-oci-operator", "system:authenticated"],
-            "resourceAttributes": { "verb": verb, "group": group, "resource": resource, "subresource": sub, "namespace": ns.unwrap_or("") }
+            "resourceAttributes": { "verb": verb, "group": group, "resource": resource, "subresource": sub, "namespace": ns.unwrap_or(""), "name": name }
         }
     }))?;
     let answer = api.create(&PostParams::default(), &review).await?;
@@ -77,6 +89,31 @@ async fn manifests_apply_and_rbac_is_least_privilege() -> Result<()> {
         ("update", "coordination.k8s.io", "leases", "", ns),
         ("create", "rbac.authorization.k8s.io", "roles", "", ns),
     ];
+    // Its own CRD only, and only to read whether it is being deleted.
+    let crds = ("apiextensions.k8s.io", "customresourcedefinitions");
+    assert!(
+        allowed_named(
+            &reviews,
+            "get",
+            crds.0,
+            crds.1,
+            "",
+            None,
+            "reservedips.oci.k8s.logmein.com"
+        )
+        .await?,
+        "the operator needs to read its CRD"
+    );
+    for (verb, name) in [
+        ("get", "other.example.com"),
+        ("list", ""),
+        ("delete", "reservedips.oci.k8s.logmein.com"),
+    ] {
+        assert!(
+            !allowed_named(&reviews, verb, crds.0, crds.1, "", None, name).await?,
+            "the operator must not {verb} CRD {name:?}"
+        );
+    }
     for (verb, group, resource, sub, ns) in must_not {
         assert!(
             !allowed(&reviews, verb, group, resource, sub, ns).await?,

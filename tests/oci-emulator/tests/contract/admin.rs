@@ -43,8 +43,9 @@ async fn state_has_every_collection_in_oci_form() {
     }
     assert_eq!(state["instances"].as_array().map(Vec::len), Some(4));
     assert_eq!(state["subnets"].as_array().map(Vec::len), Some(3));
-    // 3 nodes x (node IP + pod VNIC IP + 256 pod IPs) + 1 private instance.
-    assert_eq!(state["privateIps"].as_array().map(Vec::len), Some(775));
+    // 3 nodes x (node IP + pod VNIC IP + 256 pod IPs) + 4 more pod IPs on
+    // node0 (10.0.68.0/30) + 1 private instance.
+    assert_eq!(state["privateIps"].as_array().map(Vec::len), Some(779));
     let specific = state["publicIps"]
         .as_array()
         .and_then(|ips| ips.iter().find(|ip| ip["ipAddress"] == "198.51.100.77"))
