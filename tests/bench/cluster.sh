@@ -37,7 +37,13 @@ down() {
     kill -"$sig" $alive 2>/dev/null || true
     sleep 1
   done
-  for p in $pids; do if kill -0 "$p" 2>/dev/null; then left="$left $p"; fi; done
+  # A SIGKILLed process can take a moment to be gone: a few seconds' grace.
+  for _ in 1 2 3 4 5; do
+    left=""
+    for p in $pids; do if kill -0 "$p" 2>/dev/null; then left="$left $p"; fi; done
+    [ -z "$left" ] && break
+    sleep 1
+  done
   rm -rf "$KWOK_WORKDIR" "$kubeconfig" "$dir/cluster.pids" "$dir/cluster.ready" "$dir/kwokctl-create.log"
   if [ -n "$left" ]; then log "still running:$left"; return 1; fi
   log "stopped"

@@ -26,8 +26,14 @@ for sig in TERM KILL; do
   kill -"$sig" $alive 2>/dev/null
   sleep 1
 done
-left=""
-for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+# A SIGKILLed process can take a moment to be gone (reaped, or finishing a
+# write it cannot be interrupted in): give it a few seconds before failing.
+for _ in 1 2 3 4 5; do
+  left=""
+  for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+  [ -z "$left" ] && break
+  sleep 1
+done
 rm -rf "$KWOK_WORKDIR" "$sandbox/kubeconfig" "$sandbox/env" "$sandbox/cluster.pids" "$sandbox/cluster.ready" "$sandbox/kwokctl-create.log"
 if [ -n "$left" ]; then echo "[cluster-down] still running:$left" >&2; exit 1; fi
 echo "[cluster-down] stopped" >&2
