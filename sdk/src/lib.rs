@@ -48,8 +48,14 @@
 //! operator uses that to generate `sdk/schema/`.
 
 pub mod abi;
+#[cfg(all(feature = "bump-alloc", target_arch = "wasm32"))]
+pub mod bump;
 pub mod guest;
 pub mod testing;
+
+#[cfg(all(feature = "bump-alloc", target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: bump::BumpAllocator = bump::BumpAllocator::new();
 
 pub use abi::*;
 

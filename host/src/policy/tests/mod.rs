@@ -164,6 +164,53 @@ async fn real_policies_answer_every_decision() {
     );
 }
 
+/// The examples use the SDK's bump allocator: a large request (about 200 KB
+/// of namespace labels, under the 256 KiB input cap) makes the heap grow over
+/// many pages within one decision, and repeated decisions each start afresh.
+#[tokio::test]
+async fn a_large_request_grows_the_heap_of_a_bump_allocated_policy() {
+    let engine = engine();
+    let reports = load(
+        &engine,
+        vec![source(
+            "tags",
+            real_policy("tag-defaults"),
+            &[("settings", "fromNamespaceLabels: {cost-center: cc}\n")],
+        )],
+    )
+    .await;
+    assert!(loaded(&reports), "{reports:?}");
+    let labels: Vec<(String, String)> = (0..4000)
+        .map(|i| {
+            (
+                format!("example.com/label-{i:05}"),
+                format!("value-{i:020}"),
+            )
+        })
+        .collect();
+    let mut refs: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    refs.push(("cc", "cc-9"));
+    let req = input("big", &refs);
+    for _ in 0..3 {
+        let tags = engine.tag_defaults(&req).await.expect("decision");
+        assert!(
+            matches!(tags.outcome, TagOutcome::Tags(ref t) if t.get("cost-center").map(String::as_str) == Some("cc-9")),
+            "{:?}",
+            tags.outcome
+        );
+        assert!(
+            tags.verdicts
+                .iter()
+                .all(|v| v.outcome == VerdictOutcome::Tags),
+            "{:?}",
+            tags.verdicts
+        );
+    }
+}
+
 #[tokio::test]
 async fn no_policies_keep_everything() {
     let engine = engine();
