@@ -30,6 +30,8 @@ pub struct BumpAllocator {
 unsafe impl Sync for BumpAllocator {}
 
 impl BumpAllocator {
+    /// An allocator with no heap yet; the first allocation grows memory.
+    /// The SDK installs one as the global allocator when the feature is on.
     pub const fn new() -> Self {
         Self {
             next: Cell::new(0),
