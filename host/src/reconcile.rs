@@ -224,6 +224,8 @@ pub async fn run(ctx: Arc<Context>) {
                 .map(|r| ObjectRef::from_obj(&*r))
                 .collect::<Vec<_>>()
         })
+        // A changed policy is applied to every ReservedIP at once.
+        .reconcile_all_on(ctx.policy.changes())
         // Bounded concurrency: a wave of thousands waits in the queue, not in
         // memory as reconciles parked on the OCI rate limiter.
         .with_config(

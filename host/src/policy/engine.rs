@@ -19,7 +19,7 @@ use super::error::{EvalError, LoadError, PolicyError};
 use super::evaluate;
 use super::limits::{EPOCH_TICK, Limits};
 use super::module;
-use super::registry::{LoadReport, LoadedPolicy, PolicyStatus, Registry};
+use super::registry::{LoadReport, LoadResult, LoadedPolicy, PolicyStatus, Registry};
 use super::source::{self, PolicySource};
 use super::validate::AllowedPools;
 
@@ -71,6 +71,9 @@ struct Inner {
     permits: Semaphore,
     /// One sync at a time (watchers may fire together).
     sync: Mutex<()>,
+    /// Bumped whenever the active policies change, so ReservedIPs are
+    /// decided again at once (see [`PolicyEngine::changes`]).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Serialize)]
@@ -156,6 +159,7 @@ impl PolicyEngine {
                 registry: std::sync::Mutex::default(),
                 active: RwLock::default(),
                 sync: Mutex::new(()),
+                changed: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -269,7 +273,23 @@ impl PolicyEngine {
         for report in &reports {
             log_report(report);
         }
+        if reports
+            .iter()
+            .any(|r| matches!(r.result, LoadResult::Loaded { .. } | LoadResult::Removed))
+        {
+            self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
         reports
+    }
+
+    /// Yields once each time the active policies change (a policy loaded,
+    /// updated or removed), for the controller to decide every ReservedIP
+    /// again: a new policy takes effect at once, not at the next resync.
+    pub fn changes(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
+        let rx = self.inner.changed.subscribe();
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.changed().await.ok().map(|()| ((), rx))
+        })
     }
 
     /// Load state of every known policy (active version, last error, count of
@@ -403,7 +423,6 @@ fn spawn_epoch_ticker(engine: &Engine) -> Result<(), PolicyError> {
 }
 
 fn log_report(report: &LoadReport) {
-    use super::registry::LoadResult;
     match &report.result {
         LoadResult::Loaded { version } => {
             tracing::info!(policy = %report.policy, source = %report.source, %version, "policy loaded")

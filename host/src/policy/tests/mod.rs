@@ -211,6 +211,35 @@ async fn a_large_request_grows_the_heap_of_a_bump_allocated_policy() {
     }
 }
 
+/// A loaded, updated or removed policy is announced (the controller then
+/// decides every ReservedIP again); a refused update changes nothing and is not.
+#[tokio::test]
+async fn policy_changes_are_announced_refusals_are_not() {
+    use futures::StreamExt;
+    let engine = engine();
+    let mut changes = Box::pin(engine.changes());
+    let pools = format!(r#"{{"teamLabel":"team","pools":{{"payments":"{POOL_A}"}}}}"#);
+    let good = || source("pools", real_policy("team-pool"), &[("settings", &pools)]);
+    assert!(loaded(&load(&engine, vec![good()]).await));
+    tokio::time::timeout(Duration::from_secs(5), changes.next())
+        .await
+        .expect("a load is announced")
+        .expect("stream open");
+    let refused = load(&engine, vec![source("pools", b"not wasm".to_vec(), &[])]).await;
+    assert!(!loaded(&refused));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), changes.next())
+            .await
+            .is_err(),
+        "a refused update is no change"
+    );
+    load(&engine, Vec::new()).await;
+    tokio::time::timeout(Duration::from_secs(5), changes.next())
+        .await
+        .expect("a removal is announced")
+        .expect("stream open");
+}
+
 #[tokio::test]
 async fn no_policies_keep_everything() {
     let engine = engine();
