@@ -29,6 +29,7 @@ use k8s_oci_operator::crd::State;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
+use oci_emulator::world::Attachment;
 use serde_json::json;
 use test_support::{TestNamespace, wait_for, wait_until};
 
@@ -76,6 +77,17 @@ async fn pod_on_node(pods: &Api<Pod>, name: &str, node: &str) -> Result<Pod> {
     .await
 }
 
+/// Every attachment period of `public_ip`, from the emulator's journal.
+fn attachments_of(sb: &OperatorSandbox, public_ip: &str) -> Vec<Attachment> {
+    sb.emulator.with_world(|w| {
+        w.attachments
+            .iter()
+            .filter(|p| p.public_ip_id == public_ip)
+            .cloned()
+            .collect()
+    })
+}
+
 fn pod_ip(pod: &Pod) -> String {
     pod.status
         .as_ref()
@@ -114,18 +126,18 @@ async fn the_public_ip_leaves_a_deleted_pods_ip_and_never_returns_for_the_next_t
     // harshest case) and tenant B's next pod on the node gets it.
     let gone = Instant::now();
     delete_and_wait(&pods_a, "web").await?;
-    let mut b = None;
+    let mut handed_on = false;
     for attempt in 0..6 {
         // kwok hands out freed IPs first, in no fixed order.
         let pod = pod_on_node(&pods_b, &format!("other-{attempt}"), NODE).await?;
         if pod_ip(&pod) == address {
-            b = Some(pod);
+            handed_on = true;
             break;
         }
     }
-    let Some(b) = b else {
+    if !handed_on {
         bail!("kwok never handed {address} to another pod; the test proves nothing");
-    };
+    }
     let b_running = Instant::now();
     // It is the same OCI private IP object, as on OKE.
     let reused = sb
@@ -149,13 +161,7 @@ async fn the_public_ip_leaves_a_deleted_pods_ip_and_never_returns_for_the_next_t
         integration_tests::describe(&r)
     );
 
-    let periods = sb.emulator.with_world(|w| {
-        w.attachments
-            .iter()
-            .filter(|p| p.public_ip_id == public_ip)
-            .cloned()
-            .collect::<Vec<_>>()
-    });
+    let periods = attachments_of(&sb, &public_ip);
     // The first period (pod A) ended; when, relative to tenant B's pod
     // running, is the race described above ...
     let first = periods.first().context("no attachment recorded")?;
@@ -178,7 +184,6 @@ async fn the_public_ip_leaves_a_deleted_pods_ip_and_never_returns_for_the_next_t
         ended.saturating_duration_since(gone).as_secs_f64() * 1e3,
         b_running.saturating_duration_since(gone).as_secs_f64() * 1e3,
     );
-    let _ = b;
 
     // Tenant A's pod comes back under the same name (new UID, new address,
     // on another node as a rescheduled pod may): the public IP follows it
@@ -191,13 +196,7 @@ async fn the_public_ip_leaves_a_deleted_pods_ip_and_never_returns_for_the_next_t
     let s = r.status.unwrap_or_default();
     ensure!(s.private_ip_address.as_deref() == Some(pod_ip(&a2).as_str()));
     ensure!(s.pod_uid.as_deref() == a2.metadata.uid.as_deref());
-    let periods = sb.emulator.with_world(|w| {
-        w.attachments
-            .iter()
-            .filter(|p| p.public_ip_id == public_ip)
-            .cloned()
-            .collect::<Vec<_>>()
-    });
+    let periods = attachments_of(&sb, &public_ip);
     ensure!(
         periods
             .iter()
