@@ -31,11 +31,11 @@ cluster-binaries: ## Build etcd, kube-*, kubectl and kwok from their Go modules 
 	tests/cluster/build.sh
 
 .PHONY: cluster-up
-cluster-up: ## Start the local control plane in the background; writes .sandbox/env
+cluster-up: ## Start the local control plane in the background; writes .sandbox/env (CLUSTER=test: the tests' own, .sandbox/test/env)
 	tests/cluster/up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local control plane (by recorded pids) and remove its data
+cluster-down: ## Stop the local control plane (by recorded pids) and remove its data (CLUSTER=test: the tests' own)
 	tests/cluster/down.sh
 
 .PHONY: sandbox-up
@@ -51,7 +51,7 @@ demo: ## The README walk-through end to end on the local sandbox (leaves it runn
 	tests/sandbox/demo.sh
 
 .PHONY: test
-test: ## Run every test: lint, unit, emulator contract and cluster tests (starts the cluster if needed)
+test: ## Run every test: lint, unit, emulator contract and cluster tests (on their own control plane, never the sandbox's)
 	tests/run-all.sh
 
 .PHONY: reliability

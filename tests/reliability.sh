@@ -12,15 +12,9 @@ cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/k8s-oci-operator/target}
 export CRASH_HITS=${CRASH_HITS:-3} SIGKILL_ROUNDS=${SIGKILL_ROUNDS:-200}
 
-started_cluster=false
-cleanup() { if $started_cluster; then tests/cluster/down.sh || true; fi; }
-trap cleanup EXIT
-if ! { [ -f .sandbox/kubeconfig ] && tests/cluster/up.sh 2>/dev/null; }; then
-  started_cluster=true
-  tests/cluster/up.sh
-fi
-# shellcheck source=/dev/null
-. .sandbox/env
+log() { printf '[reliability] %s\n' "$*" >&2; }
+# shellcheck source=test-cluster.sh
+. tests/test-cluster.sh
 
 RELIABILITY_REPORT=$(mktemp)
 export RELIABILITY_REPORT

@@ -1,44 +1,51 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lints, unit tests, the OCI
-# emulator's contract tests, and the tests on the local control plane. Starts
-# the control plane when it is not up, and stops it again if it started it.
-# Ends with one summary line over all test binaries.
+# emulator's contract tests, and the tests on the tests' own local control
+# plane (tests/test-cluster.sh: never the sandbox's). Prints each phase's time
+# as it goes and ends with one summary line over all test binaries.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/k8s-oci-operator/target}
 log() { printf '\n[test] %s\n' "$*" >&2; }
+run_start=$SECONDS
+phase_start=$SECONDS
+phase() { # phase <name>: ends the previous phase with its time, starts the next
+  log "$(printf '%s (previous phase %ss, %ss in all)' "$1" $((SECONDS - phase_start)) $((SECONDS - run_start)))"
+  phase_start=$SECONDS
+}
 
-log "formatting and lints"
+# A fresh machine with rustup has the toolchain but maybe not the parts the
+# tests need: rustfmt, clippy and the wasm32 target of the example policies.
+if command -v rustup >/dev/null; then
+  missing=$(comm -23 <(echo wasm32-unknown-unknown) <(rustup target list --installed | sort))
+  if [ -n "$missing" ] || ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    log "adding rustfmt, clippy and the wasm32-unknown-unknown target (once)"
+    rustup component add rustfmt clippy
+    rustup target add wasm32-unknown-unknown
+  fi
+fi
+
+log "formatting and lints (clippy builds the workspace first: minutes on a fresh machine)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
-started_cluster=false
-cleanup() { if $started_cluster; then tests/cluster/down.sh || true; fi; }
-trap cleanup EXIT
-
-if [ -f .sandbox/kubeconfig ] && tests/cluster/up.sh 2>/dev/null; then
-  log "using the running control plane"
-else
-  log "starting the control plane"
-  started_cluster=true
-  tests/cluster/up.sh
-fi
-# shellcheck source=/dev/null
-. .sandbox/env
+phase "control plane"
+# shellcheck source=test-cluster.sh
+. tests/test-cluster.sh
 
 out=$(mktemp)
 # The reliability scenarios append their rows here (issue 6's table).
 RELIABILITY_REPORT=$(mktemp)
 export RELIABILITY_REPORT
-log "cargo test (unit, contract and cluster tests)"
+phase "cargo test (unit, contract and cluster tests; builds the test binaries first)"
 set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e
 
-log "reliability scenarios (leaked, double-allocated and lost public IPs)"
+phase "reliability scenarios (leaked, double-allocated and lost public IPs)"
 # Built by the cargo test above (cargo test builds the packages' binaries).
 "$CARGO_TARGET_DIR/debug/reliability-table" "$RELIABILITY_REPORT" || status=1
 rm -f "$RELIABILITY_REPORT"
@@ -52,7 +59,8 @@ summary=$(awk '/^test result:/ {
 } END { printf "test summary: %d passed; %d failed; %d ignored; %d test binaries; %s", p, f, g, n, (f == 0 ? "ok" : "FAILED") }' "$out")
 rm -f "$out"
 # Stop what we started before the summary, so it is the last line printed.
-cleanup
+stop_test_cluster
 trap - EXIT
+log "done in $((SECONDS - run_start))s"
 printf '\n%s\n' "$summary"
 exit "$status"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the performance benchmark (issue 7). Builds the operator and the
 # OCI emulator in release mode, starts the benchmark's own control plane
-# (tests/bench/cluster.sh), installs the CRD and deploy/ (RBAC), makes a
+# (CLUSTER=bench tests/cluster/up.sh), installs the CRD and deploy/ (RBAC), makes a
 # kubeconfig with the operator ServiceAccount's token, and runs the scenarios
 # (k8s-oci-operator-bench), which start the emulator and the operator as
 # separate processes. Everything started is stopped on exit, by recorded pid.
@@ -51,13 +51,13 @@ stop_recorded() {
     fi
     rm -f "$f"
   done
-  if [ "${BENCH_KEEP:-0}" != 1 ]; then tests/bench/cluster.sh down || true; fi
+  if [ "${BENCH_KEEP:-0}" != 1 ]; then CLUSTER=bench tests/cluster/down.sh || true; fi
 }
 trap stop_recorded EXIT
 
 # A fresh control plane each run: figures must not depend on a previous run's objects.
-tests/bench/cluster.sh down >/dev/null 2>&1 || true
-tests/bench/cluster.sh up
+CLUSTER=bench tests/cluster/down.sh >/dev/null 2>&1 || true
+CLUSTER=bench tests/cluster/up.sh
 export KUBECONFIG=$dir/kubeconfig
 
 kubectl apply -f config/crd/bases >/dev/null

@@ -18,9 +18,14 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 
 log() { printf '[build] %s\n' "$*" >&2; }
 
+built=0
+total_start=$SECONDS
 build() { # build <module dir> <output name> <package> [ldflags]
   local dir=$1 out=$2 pkg=$3 ldflags=${4:-}
   if [ -x "$SANDBOX_BIN/$out" ]; then return; fi
+  built=$((built + 1))
+  # go build downloads the module's dependencies first, then compiles in silence:
+  # this line and the one after it are the progress a first run shows.
   log "building $out from $pkg (first time only; the Kubernetes ones take minutes)"
   local start=$SECONDS
   (cd "$here/$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$SANDBOX_BIN/$out.tmp" "$pkg")
@@ -43,4 +48,5 @@ build kwok kwokctl sigs.k8s.io/kwok/cmd/kwokctl
 for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   build k8s "$c" "k8s.io/kubernetes/cmd/$c" "$(stamp)"
 done
+if [ "$built" -gt 0 ]; then log "built $built control-plane binaries in $((SECONDS - total_start))s into $SANDBOX_BIN"; fi
 echo "$SANDBOX_BIN"

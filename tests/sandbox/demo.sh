@@ -5,6 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+demo_start=$SECONDS
 tests/sandbox/up.sh
 # shellcheck source=/dev/null
 . .sandbox/env
@@ -22,7 +23,7 @@ step kubectl get reservedip my-reserved-ip -o wide
 
 cat <<MSG
 
-The sandbox is still running. In another terminal:
+[demo] done in $((SECONDS - demo_start))s. The sandbox is still running. In another terminal:
   source .sandbox/env
   kubectl describe reservedip my-reserved-ip      # conditions and events
   curl -s \$OCI_EMULATOR_URL/_emulator/state       # what OCI (the emulator) holds

@@ -15,4 +15,4 @@ for name in operator emulator; do
   rm -f "$f"
 done
 rm -f "$sandbox"/operator.* "$sandbox"/emulator.*
-"$root/tests/cluster/down.sh"
+CLUSTER=sandbox "$root/tests/cluster/down.sh"

@@ -14,12 +14,15 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/k8s-oci-operator/target
 log() { printf '[sandbox-up] %s\n' "$*" >&2; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-tests/cluster/up.sh
+CLUSTER=sandbox tests/cluster/up.sh
 # shellcheck source=/dev/null
 . "$sandbox/env"
 
-log "building the operator and the emulator"
-cargo build -q --bin k8s-oci-operator --bin oci-emulator
+# Not quiet: on a fresh machine this is the long step, and cargo prints a line per crate.
+log "building the operator and the emulator (cargo; several minutes the first time)"
+build_start=$SECONDS
+cargo build --bin k8s-oci-operator --bin oci-emulator
+log "built in $((SECONDS - build_start))s"
 bin=$CARGO_TARGET_DIR/debug
 
 if ! alive "$sandbox/emulator.pid"; then
@@ -55,7 +58,9 @@ KC
   health_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   echo "$health_port" >"$sandbox/operator.port"
   log "starting the operator"
+  # POD_NAME names it in Events (reportingInstance) and as a Lease holder.
   KUBECONFIG=$sandbox/operator.kubeconfig \
+  POD_NAME=sandbox-operator \
   OCI_COMPARTMENT_ID=ocid1.compartment.oc1..sandbox \
   CLUSTER_ID=sandbox \
   OCI_CONFIG_FILE=$root/tests/oci-emulator/testdata/oci-config \
