@@ -1,38 +1,32 @@
 //! k8s-oci-operator: manages OCI reserved public IPs as `ReservedIP` resources.
 //!
-//! Modules, one job each:
-//! - [`crd`]: the `ReservedIP` resource (spec, status, admission validation).
-//! - [`reconcile`]: the controller: observe, decide, act, record.
-//! - [`plan`]: the pure decision of the next step, unit-tested without I/O.
-//! - [`pod_ip`]: resolving a pod or private IP address to its OCI private IP.
-//! - [`ownership`]: the tags that say which public IP belongs to whom.
-//! - [`own_writes`]: telling the watch echo of our own status writes from real changes.
-//! - [`ip_listing`]: a recent listing of the compartment's public IPs, shared
-//!   so a wave of reconciles costs one list instead of a GET each.
-//! - [`orphans`]: releasing tagged public IPs whose ReservedIP is gone.
-//! - [`conditions`]: status conditions per the Kubernetes API conventions.
-//! - [`config`]: the operator's settings (flags and environment).
-//! - [`crash_point`]: aborts at a chosen point, for the crash tests only.
-//! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
-//!   assignment eligibility); [`policy_gate`] applies it in a reconcile.
+//! The lifecycle of one ReservedIP runs through these modules (see
+//! `docs/architecture.md`):
+//! - [`api`]: the `ReservedIP` resource (spec, status, admission validation)
+//!   and its conditions.
+//! - [`controller`]: kube-runtime's controller and one pass over a
+//!   ReservedIP: observe, decide, act, record; cleanup; the orphan sweep.
+//! - [`decide`]: every decision, as pure functions of what a pass observed.
+//! - [`resolve`]: a pod or private IP address to its OCI private IP.
+//! - [`cache`]: what spares calls between passes (our own status writes, a
+//!   shared listing of the compartment's public IPs).
 //! - [`oci`]: the narrow OCI networking interface the operator uses, and its
 //!   implementation over HTTP with oci-rust-sdk's request signing.
+//! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
+//!   assignment eligibility); [`policy_cli`]: `k8s-oci-operator policy eval`.
+//! - [`config`]: the operator's settings (flags and environment).
+//! - [`crash_point`]: aborts at a chosen point, for the crash tests only.
 
-pub mod conditions;
+pub mod api;
+pub mod cache;
 pub mod config;
+pub mod controller;
 pub mod crash_point;
-pub mod crd;
-pub mod ip_listing;
+pub mod decide;
 pub mod oci;
-pub mod orphans;
-pub mod own_writes;
-pub mod ownership;
-pub mod plan;
-pub mod pod_ip;
 pub mod policy;
-pub mod policy_eval;
-pub mod policy_gate;
-pub mod reconcile;
+pub mod policy_cli;
+pub mod resolve;
 
 /// This crate's directory in the checkout being tested. Cargo sets
 /// `CARGO_MANIFEST_DIR` when it runs tests; the compile-time value is stale

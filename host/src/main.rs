@@ -9,13 +9,13 @@ use clap::{Parser, Subcommand};
 use tokio::io::AsyncWriteExt;
 use tracing::info;
 
+use k8s_oci_operator::api::crd::crd_yaml;
 use k8s_oci_operator::config::RunConfig;
-use k8s_oci_operator::crd::crd_yaml;
+use k8s_oci_operator::controller::{self, Context, Settings};
 use k8s_oci_operator::oci::{OciMetrics, Throttled};
 use k8s_oci_operator::policy::configmap::{POLICY_LABEL, watch_configmaps};
 use k8s_oci_operator::policy::directory::watch_directory;
 use k8s_oci_operator::policy::{Limits as PolicyLimits, PolicyEngine};
-use k8s_oci_operator::reconcile::{self, Context, Settings};
 use prometheus_client::registry::Registry;
 
 #[derive(Parser)]
@@ -67,9 +67,7 @@ async fn main() -> anyhow::Result<()> {
             input,
             settings,
         }) => {
-            match k8s_oci_operator::policy_eval::evaluate(&module, &input, settings.as_deref())
-                .await
-            {
+            match k8s_oci_operator::policy_cli::eval(&module, &input, settings.as_deref()).await {
                 Ok(out) => println!("{}", serde_json::to_string_pretty(&out)?),
                 Err(e) => {
                     eprintln!("k8s-oci-operator policy eval: {e}");
@@ -131,7 +129,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;
     tokio::spawn(serve_health(health, Arc::new(registry)));
     match &config.leader_election_namespace {
-        None => reconcile::run(ctx).await,
+        None => controller::run(ctx).await,
         Some(ns) => run_as_leader(ctx, ns, config.lease_duration_seconds).await?,
     }
     info!("stopped");
@@ -160,7 +158,7 @@ async fn run_as_leader(ctx: Arc<Context>, namespace: &str, duration: u64) -> any
     }
     info!(%identity, "became the leader");
     tokio::select! {
-        _ = reconcile::run(ctx) => Ok(()),
+        _ = controller::run(ctx) => Ok(()),
         _ = async { while *leading.borrow_and_update() { if leading.changed().await.is_err() { break; } } } => {
             anyhow::bail!("lost the leader Lease; exiting so no superseded replica keeps working")
         }

@@ -22,7 +22,7 @@ pub enum OciError {
         request_id: Option<String>,
     },
     /// No (complete) answer: connection refused or reset, timeout, broken body.
-    #[error("{operation}: request failed after {elapsed:?}: {message}")]
+    #[error("{operation}: request failed after {} ms: {message}", elapsed.as_millis())]
     Transport {
         operation: &'static str,
         timeout: bool,

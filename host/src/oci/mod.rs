@@ -11,6 +11,7 @@ mod error;
 mod http;
 mod limit;
 pub mod model;
+mod request;
 
 pub use auth::OciCredentials;
 pub use error::{OciError, OciResult};

@@ -59,6 +59,21 @@ impl PublicIpState {
     pub fn is_gone(self) -> bool {
         matches!(self, Self::Terminating | Self::Terminated)
     }
+
+    /// OCI's name of the state, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisioning => "PROVISIONING",
+            Self::Available => "AVAILABLE",
+            Self::Assigning => "ASSIGNING",
+            Self::Assigned => "ASSIGNED",
+            Self::Unassigning => "UNASSIGNING",
+            Self::Unassigned => "UNASSIGNED",
+            Self::Terminating => "TERMINATING",
+            Self::Terminated => "TERMINATED",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
 }
 
 /// A public IP (`PublicIp` in OCI's API).

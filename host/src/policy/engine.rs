@@ -6,54 +6,22 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use super::abi::{self, DecisionKind, Namespace, ReservedIp, ReservedIpSpec, Target};
+use super::abi::{self, DecisionKind, Target};
 use super::compose::{
     Composer, Decision, EligibilityComposer, EligibilityOutcome, PolicyRef, PoolComposer,
     PoolOutcome, TagComposer, TagOutcome,
 };
 use super::error::{EvalError, LoadError, PolicyError};
-use super::evaluate;
+use super::instance;
 use super::limits::{EPOCH_TICK, Limits};
 use super::module;
 use super::registry::{LoadReport, LoadResult, LoadedPolicy, PolicyStatus, Registry};
+use super::request::{EligibilityBody, PoolBody, ReservedIpInput, common};
 use super::source::{self, PolicySource};
 use super::validate::AllowedPools;
-
-/// The ReservedIP and namespace a decision is about.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReservedIpInput {
-    pub reserved_ip: ReservedIp,
-    pub namespace: Namespace,
-}
-
-impl ReservedIpInput {
-    /// From the resource and its namespace's labels.
-    pub fn new(
-        resource: &crate::crd::ReservedIP,
-        namespace_labels: BTreeMap<String, String>,
-    ) -> Result<Self, PolicyError> {
-        let namespace = resource.metadata.namespace.clone().unwrap_or_default();
-        // Through JSON, so every spec field (current and future) reaches
-        // policies with its API name.
-        let spec: ReservedIpSpec = serde_json::from_value(serde_json::to_value(&resource.spec)?)?;
-        Ok(ReservedIpInput {
-            reserved_ip: ReservedIp {
-                name: resource.metadata.name.clone().unwrap_or_default(),
-                namespace: namespace.clone(),
-                labels: resource.metadata.labels.clone().unwrap_or_default(),
-                spec,
-            },
-            namespace: Namespace {
-                name: namespace,
-                labels: namespace_labels,
-            },
-        })
-    }
-}
 
 /// Evaluates the loaded policies. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -74,28 +42,6 @@ struct Inner {
     /// Bumped whenever the active policies change, so ReservedIPs are
     /// decided again at once (see [`PolicyEngine::changes`]).
     changed: tokio::sync::watch::Sender<u64>,
-}
-
-#[derive(Serialize)]
-struct Common<'a> {
-    #[serde(rename = "reservedIP")]
-    reserved_ip: &'a ReservedIp,
-    namespace: &'a Namespace,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PoolBody<'a> {
-    #[serde(flatten)]
-    common: Common<'a>,
-    allowed_pools: Option<&'a [String]>,
-}
-
-#[derive(Serialize)]
-struct EligibilityBody<'a> {
-    #[serde(flatten)]
-    common: Common<'a>,
-    target: &'a Target,
 }
 
 /// Virtual size of one pooled memory slot (reserved, not committed).
@@ -365,8 +311,8 @@ impl Inner {
     ) -> Result<C::Answer, EvalError> {
         let input = abi::request_document(&policy.settings, body);
         let output =
-            evaluate::call(&self.engine, &policy.module, kind, &input, &self.limits).await?;
-        let answer = evaluate::parse_output::<C::Answer>(&output)?;
+            instance::call(&self.engine, &policy.module.pre, kind, &input, &self.limits).await?;
+        let answer = instance::parse_output::<C::Answer>(&output)?;
         composer.validate(&answer).map_err(EvalError::Invalid)?;
         Ok(answer)
     }
@@ -395,13 +341,6 @@ impl Inner {
             module: compiled,
             digest,
         })
-    }
-}
-
-fn common(req: &ReservedIpInput) -> Common<'_> {
-    Common {
-        reserved_ip: &req.reserved_ip,
-        namespace: &req.namespace,
     }
 }
 

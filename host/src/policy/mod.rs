@@ -8,8 +8,9 @@
 //! - `selector`: namespace label selectors.
 //! - `module`: decompress, compile once, check a module (imports, memory,
 //!   ABI version, exports, settings).
-//! - `evaluate`: one call in a fresh instance: deadline, memory cap,
+//! - `instance`: one call in a fresh instance: deadline, memory cap,
 //!   bounds-checked buffers, output size cap.
+//! - `request`: what a decision asks (the ReservedIP, its namespace, the bodies).
 //! - `validate`: checks of an answer (OCI tag limits, allowed pools).
 //! - `compose`: how several policies' answers combine (documented there).
 //! - `registry`: loaded policies, last good versions, load errors, order.
@@ -24,10 +25,11 @@ pub mod configmap;
 pub mod directory;
 mod engine;
 mod error;
-mod evaluate;
+mod instance;
 mod limits;
 mod module;
 mod registry;
+mod request;
 mod selector;
 mod source;
 mod validate;
@@ -38,10 +40,11 @@ mod tests;
 pub use compose::{
     Decision, Denial, EligibilityOutcome, PoolOutcome, TagOutcome, Verdict, VerdictOutcome,
 };
-pub use engine::{PolicyEngine, ReservedIpInput};
+pub use engine::PolicyEngine;
 pub use error::{EvalError, LoadError, PolicyError};
 pub use limits::Limits;
 pub use registry::{LoadReport, LoadResult, PolicyStatus};
+pub use request::ReservedIpInput;
 pub use selector::NamespaceSelector;
 pub use source::{FailureMode, PolicySource};
 pub use validate::AllowedPools;

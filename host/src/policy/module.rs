@@ -11,7 +11,7 @@ use wasmtime::{Engine, ExternType, InstancePre, Linker, Module};
 
 use super::abi::{ABI_VERSION, DecisionKind, SettingsResponse, exports};
 use super::error::LoadError;
-use super::evaluate::{self, Sandbox};
+use super::instance::{self, Sandbox};
 use super::limits::Limits;
 
 const WASM_MAGIC: &[u8] = b"\0asm";
@@ -98,15 +98,15 @@ pub(crate) fn compile(
 
     // Probe once: run the start function (if any), read the ABI version
     // first (other exports may differ between versions), then the rest.
-    let mut store = evaluate::new_store(engine, limits, evaluate::Deadline::Trap);
+    let mut store = instance::new_store(engine, limits, instance::Deadline::Trap);
     let instance = pre
         .instantiate(&mut store)
-        .map_err(|e| LoadError::Start(evaluate::classify(e, &store, limits)))?;
+        .map_err(|e| LoadError::Start(instance::classify(e, &store, limits)))?;
     let version = instance
         .get_typed_func::<(), i32>(&mut store, exports::ABI_VERSION)
         .map_err(|_| missing(exports::ABI_VERSION, "a function () -> i32"))?
         .call(&mut store, ())
-        .map_err(|e| LoadError::Start(evaluate::classify(e, &store, limits)))?;
+        .map_err(|e| LoadError::Start(instance::classify(e, &store, limits)))?;
     if i64::from(version) != i64::from(ABI_VERSION) {
         return Err(LoadError::AbiVersion {
             found: version.into(),
@@ -117,7 +117,7 @@ pub(crate) fn compile(
         .get_typed_func::<(), i32>(&mut store, exports::DECISIONS)
         .map_err(|_| missing(exports::DECISIONS, "a function () -> i32"))?
         .call(&mut store, ())
-        .map_err(|e| LoadError::Start(evaluate::classify(e, &store, limits)))?
+        .map_err(|e| LoadError::Start(instance::classify(e, &store, limits)))?
         as u32;
     instance
         .get_typed_func::<i32, i32>(&mut store, exports::ALLOC)
@@ -147,18 +147,18 @@ pub(crate) fn validate_settings(
     let input = super::abi::request_document(settings, b"{}");
     // Loads run on a blocking thread; the decision path's async call is
     // driven to completion here.
-    let output = futures::executor::block_on(evaluate::call(
+    let output = futures::executor::block_on(instance::call(
         engine,
-        module,
+        &module.pre,
         DecisionKind::ValidateSettings,
         &input,
         limits,
     ))
     .map_err(LoadError::Start)?;
-    match evaluate::parse_output::<SettingsResponse>(&output).map_err(LoadError::Start)? {
+    match instance::parse_output::<SettingsResponse>(&output).map_err(LoadError::Start)? {
         SettingsResponse::Valid => Ok(()),
         SettingsResponse::Invalid { message } => {
-            Err(LoadError::Settings(evaluate::truncate(message, 1024)))
+            Err(LoadError::Settings(instance::truncate(message, 1024)))
         }
     }
 }

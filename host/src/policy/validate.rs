@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::crd::{MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_USER_TAGS, OWNERSHIP_TAG_PREFIX};
+use crate::api::crd::{MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_USER_TAGS, OWNERSHIP_TAG_PREFIX};
 
 use super::abi::{EligibilityResponse, PoolResponse, TagDefaultsResponse};
 

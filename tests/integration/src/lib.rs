@@ -10,11 +10,11 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use k8s_oci_operator::crd::{ReservedIP, State, crd_yaml};
+use k8s_oci_operator::api::crd::{ReservedIP, State, crd_yaml};
+use k8s_oci_operator::controller::{self, Context, Settings};
+use k8s_oci_operator::decide::ownership::TAG_CLUSTER;
 use k8s_oci_operator::oci::{HttpOciClient, Limits, OciCredentials, OciMetrics, Throttled};
-use k8s_oci_operator::ownership::TAG_CLUSTER;
 use k8s_oci_operator::policy::{Limits as PolicyLimits, PolicyEngine};
-use k8s_oci_operator::reconcile::{self, Context, Settings};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::conditions;
@@ -144,7 +144,7 @@ impl OperatorSandbox {
             .clone()
             .unwrap_or_else(|| self.client.clone());
         let ctx = Context::new(client, oci, settings, subnets, self.policy.clone());
-        self.operator = Some(tokio::spawn(reconcile::run(ctx)));
+        self.operator = Some(tokio::spawn(controller::run(ctx)));
         Ok(())
     }
 
@@ -193,7 +193,7 @@ impl OperatorSandbox {
                 r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
                     s.state == Some(state)
                         && s.observed_generation.is_some()
-                        && k8s_oci_operator::conditions::get(&s.conditions, "Ready")
+                        && k8s_oci_operator::api::conditions::get(&s.conditions, "Ready")
                             .is_some_and(|c| c.status == want)
                 })
             },
@@ -555,7 +555,7 @@ pub fn condition(
         .status
         .as_ref()
         .context("the ReservedIP has no status")?;
-    k8s_oci_operator::conditions::get(&status.conditions, type_)
+    k8s_oci_operator::api::conditions::get(&status.conditions, type_)
         .cloned()
         .with_context(|| format!("no {type_} condition in {:?}", status.conditions))
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{Context as _, Result};
-use k8s_oci_operator::ownership::{TAG_CLUSTER, TAG_UID};
+use k8s_oci_operator::decide::ownership::{TAG_CLUSTER, TAG_UID};
 use kube::ResourceExt;
 use kube::api::ListParams;
 use serde::{Deserialize, Serialize};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use integration_tests::OperatorSandbox;
-use k8s_oci_operator::crd::State;
+use k8s_oci_operator::api::crd::State;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use integration_tests::{OperatorSandbox, POOL, condition};
-use k8s_oci_operator::crd::State;
+use k8s_oci_operator::api::crd::State;
 use kube::api::ListParams;
 use test_support::wait_until;
 
@@ -19,7 +19,7 @@ fn rip(name: &str, extra: &str) -> String {
 async fn ready_reason(sb: &OperatorSandbox, name: &str) -> Result<Option<String>> {
     let r = sb.rips().get(name).await?;
     Ok(r.status.and_then(|s| {
-        k8s_oci_operator::conditions::get(&s.conditions, "Ready").map(|c| c.reason.clone())
+        k8s_oci_operator::api::conditions::get(&s.conditions, "Ready").map(|c| c.reason.clone())
     }))
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use integration_tests::{OperatorSandbox, condition, rip_yaml};
-use k8s_oci_operator::crd::State;
+use k8s_oci_operator::api::crd::State;
 use test_support::wait_until;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,13 +6,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_oci_operator::crd::ReservedIP;
+use k8s_oci_operator::api::crd::ReservedIP;
+use k8s_oci_operator::decide::ownership::Owner;
+use k8s_oci_operator::decide::{
+    Decision, Failure, Gate, How, Observation, Outcome, PublicIpSeen, ResolvedTarget, Target,
+    Timing, conclude, decide,
+};
 use k8s_oci_operator::oci::{
     CreatePublicIpDetails, HttpOciClient, ListPublicIpsQuery, OciCredentials, OciNetwork,
     PrivateIpFilter, PublicIp,
 };
-use k8s_oci_operator::ownership::Owner;
-use k8s_oci_operator::plan::{self, ResolvedTarget, Target};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -80,7 +83,9 @@ proptest! {
         spec in spec_value(),
         status in json_value(),
         observed in json_value(),
+        seen_kind in 0u8..7,
         target_kind in 0u8..4,
+        refused in any::<bool>(),
     ) {
         let object = json!({
             "apiVersion": "oci.k8s.logmein.com/v1alpha1", "kind": "ReservedIP",
@@ -90,9 +95,24 @@ proptest! {
         // Whatever passes decoding must be handled; what does not is an error.
         if let Ok(rip) = serde_json::from_value::<ReservedIP>(object) {
             let owner = Owner { cluster: "c", namespace: "ns", name: "r", uid: "u" };
-            let adopted = rip.status.as_ref().is_some_and(|s| s.adopted);
-            let tags = owner.desired_tags(&rip.spec.tags, adopted);
-            let observed: Option<PublicIp> = serde_json::from_value(observed).ok();
+            let failure = Failure {
+                reason: "OCIConflict".into(),
+                code: Some("Conflict".into()),
+                conflict: true,
+                message: "refused".into(),
+            };
+            let found = |how| serde_json::from_value::<PublicIp>(observed.clone())
+                .map(|ip| PublicIpSeen::Found { ip, how })
+                .unwrap_or(PublicIpSeen::Nothing);
+            let public_ip = match seen_kind {
+                0 => PublicIpSeen::Nothing,
+                1 => found(How::Read),
+                2 => found(How::Listed),
+                3 => found(How::ByAddress),
+                4 => found(How::Recovered),
+                5 => PublicIpSeen::NotFound { id: "ocid1.publicip.oc1..x".into() },
+                _ => PublicIpSeen::Failed(failure.clone()),
+            };
             let target = match target_kind {
                 0 => Target::Unassigned,
                 1 => Target::Absent { reason: "PodNotFound", message: String::new() },
@@ -103,10 +123,30 @@ proptest! {
                     pod: None,
                 }),
             };
-            let _ = plan::decide(observed.as_ref(), &target, &tags);
-            let _ = plan::state_of(observed.as_ref(), &target);
-            if let Some(ip) = &observed {
-                let _ = owner.classify(ip);
+            let denial = refused.then(|| ("p".to_string(), "no".to_string()));
+            let gate = Gate { refused: denial.clone(), target_refused: denial, ..Gate::default() };
+            let obs = Observation {
+                owner,
+                compartment_id: "ocid1.compartment.oc1..c",
+                spec: &rip.spec,
+                generation: rip.metadata.generation,
+                status: rip.status.clone().unwrap_or_default(),
+                public_ip,
+                target: Some(Ok(target)),
+                policy: Some(Ok(gate)),
+                timing: Timing {
+                    poll: Duration::from_secs(2),
+                    resync: Duration::from_secs(600),
+                    missing_grace: Duration::from_secs(120),
+                },
+                now: k8s_openapi::jiff::Timestamp::now(),
+                new_token: "token".into(),
+            };
+            if let Decision::Act(plan) = decide(&obs) {
+                let answer = plan.observed.clone();
+                let _ = conclude(plan.clone(), Outcome::Answered(answer));
+                let _ = conclude(plan.clone(), Outcome::Failed(failure.clone()));
+                let _ = conclude(plan, Outcome::TargetTaken { failure, holder: None });
             }
             let _ = k8s_oci_operator::policy::ReservedIpInput::new(&rip, BTreeMap::new());
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use integration_tests::{OperatorSandbox, built_policies, condition};
-use k8s_oci_operator::crd::State;
+use k8s_oci_operator::api::crd::State;
 use k8s_oci_operator::policy::configmap::{POLICY_LABEL, watch_configmaps};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -253,7 +253,7 @@ async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() 
         let cond = r
             .status
             .as_ref()
-            .and_then(|s| k8s_oci_operator::conditions::get(&s.conditions, "Ready").cloned());
+            .and_then(|s| k8s_oci_operator::api::conditions::get(&s.conditions, "Ready").cloned());
         Ok(cond.is_some_and(|c| c.reason == "PolicyDenied" && c.message.contains("hostile")))
     })
     .await

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use integration_tests::{OperatorSandbox, rip_yaml};
-use k8s_oci_operator::crd::State;
+use k8s_oci_operator::api::crd::State;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use integration_tests::{OperatorProcess, OperatorSandbox, rip_yaml, state};
-use k8s_oci_operator::crd::{ReservedIP, State};
+use k8s_oci_operator::api::crd::{ReservedIP, State};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{DeleteParams, ListParams};
 use oci_emulator::{FaultConfig, FaultRule};

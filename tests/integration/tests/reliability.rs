@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use integration_tests::{COMPARTMENT, OperatorSandbox, is_live, rip_yaml, state};
-use k8s_oci_operator::crd::{ReservedIP, State};
+use k8s_oci_operator::api::crd::{ReservedIP, State};
+use k8s_oci_operator::decide::ownership::{TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID};
 use k8s_oci_operator::oci::{CreatePublicIpDetails, HttpOciClient, OciCredentials, OciNetwork};
-use k8s_oci_operator::ownership::{TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use oci_emulator::{FaultConfig, FaultRule, RateLimit};
 use serde_json::json;

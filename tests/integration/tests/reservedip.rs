@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use integration_tests::{OperatorSandbox, POOL, SPECIFIC_ADDRESS, condition, is_live, state};
-use k8s_oci_operator::crd::{ReservedIP, State};
-use k8s_oci_operator::ownership::{TAG_NAME, TAG_UID};
+use k8s_oci_operator::api::crd::{ReservedIP, State};
+use k8s_oci_operator::decide::ownership::{TAG_NAME, TAG_UID};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -31,7 +31,7 @@ fn with_assignment(pod: &str) -> String {
 
 fn status_field(
     rip: &ReservedIP,
-    f: impl Fn(&k8s_oci_operator::crd::ReservedIPStatus) -> Option<String>,
+    f: impl Fn(&k8s_oci_operator::api::crd::ReservedIPStatus) -> Option<String>,
 ) -> String {
     rip.status.as_ref().and_then(f).unwrap_or_default()
 }
@@ -225,9 +225,16 @@ async fn allocate_and_assign_in_one_step_then_release_in_one_step() -> Result<()
     assert_eq!(sb.calls("UpdatePublicIp"), 0, "no separate assign call");
     let id = status_field(&rip, |s| s.public_ip_id.clone());
 
-    // Delete while assigned: unassigned and released in one step.
+    // Delete while assigned: unassigned and released in one call, with the
+    // etag of the IP as last seen at rest (no listing, no read first).
+    sb.emulator.reset_calls();
     sb.delete_and_wait("my-reserved-ip").await?;
     assert_eq!(sb.calls("DeletePublicIp"), 1);
+    assert_eq!(
+        sb.calls("GetPublicIp") + sb.calls("ListPublicIps"),
+        0,
+        "no read before the delete"
+    );
     let ip = sb.public_ip(&id);
     assert!(
         ip.as_ref()
@@ -363,6 +370,59 @@ async fn drift_is_put_back() -> Result<()> {
     })
     .await
     .context("drift was not corrected")?;
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_never_releases_an_ip_changed_behind_its_back_without_reading_it() -> Result<()> {
+    use k8s_oci_operator::decide::ownership::TAG_NAMESPACE;
+    use k8s_oci_operator::oci::{OciNetwork, UpdatePublicIpDetails};
+    let sb = OperatorSandbox::start("stale-etag").await?;
+    sb.running_pod("some-pod", None).await?;
+    sb.create(&with_assignment("some-pod")).await?;
+    sb.create(&SEED_EXAMPLE.replace("my-reserved-ip", "other-ip"))
+        .await?;
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    let other = sb.wait_state("other-ip", State::Allocated, true).await?;
+    let config = oci_emulator::crate_dir()
+        .join("testdata")
+        .join("oci-config");
+    let oci = k8s_oci_operator::oci::HttpOciClient::new(
+        k8s_oci_operator::oci::OciCredentials::from_config_file(&config, "DEFAULT")?,
+        &sb.emulator.base_url(),
+        Duration::from_secs(5),
+    )?;
+    // Someone re-tags my-reserved-ip's IP as other-ip's, behind the operator's back.
+    let id = status_field(&rip, |s| s.public_ip_id.clone());
+    let mut tags = sb.public_ip(&id).context("ip")?["freeformTags"].clone();
+    tags[TAG_NAME] = "other-ip".into();
+    tags[TAG_UID] = other.uid().unwrap_or_default().into();
+    tags[TAG_NAMESPACE] = sb.ns.name().into();
+    let details = UpdatePublicIpDetails {
+        freeform_tags: Some(serde_json::from_value(tags)?),
+        ..Default::default()
+    };
+    oci.update_public_ip(&id, &details, None).await?;
+
+    sb.emulator.reset_calls();
+    sb.delete_and_wait("my-reserved-ip").await?;
+    // The one-call delete was refused (the etag changed), the fresh read
+    // showed the IP is no longer ours, and it was left alone.
+    assert_eq!(sb.calls("DeletePublicIp"), 1, "only the refused attempt");
+    let ip = sb.public_ip(&id).context("ip")?;
+    assert!(is_live(&ip), "released although no longer ours: {ip}");
+    // Hand it back, so other-ip's own release finds exactly one IP per owner.
+    oci.update_public_ip(
+        &id,
+        &UpdatePublicIpDetails {
+            freeform_tags: Some(Default::default()),
+            ..UpdatePublicIpDetails::unassign()
+        },
+        None,
+    )
+    .await?;
     sb.finish().await
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use integration_tests::OperatorSandbox;
-use k8s_oci_operator::crd::State;
+use k8s_oci_operator::api::crd::State;
 use kube::api::ListParams;
 use oci_emulator::{FaultConfig, FaultRule};
 use test_support::wait_until;

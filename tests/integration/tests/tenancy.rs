@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use integration_tests::{OperatorSandbox, condition};
-use k8s_oci_operator::crd::State;
+use k8s_oci_operator::api::crd::State;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use test_support::TestNamespace;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use integration_tests::{OperatorSandbox, install_crd_again, is_live, rip_yaml};
-use k8s_oci_operator::crd::State;
-use k8s_oci_operator::ownership::{TAG_CLUSTER, TAG_RETAINED};
+use k8s_oci_operator::api::crd::State;
+use k8s_oci_operator::decide::ownership::{TAG_CLUSTER, TAG_RETAINED};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::DeleteParams;

@@ -16,13 +16,22 @@
 //!   eventually consistent);
 //! - the listing never carries an etag, and a pass never *acts* on a listed
 //!   observation: a pass that would change the IP reads it fresh first
-//!   (see `reconcile::apply`).
+//!   (`decide::Decision::Reread`).
+//!
+//! [`InvalidatingWrites`] wraps the OCI client so that every write marks its
+//! IP, whatever the answer: nobody has to remember to.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::oci::{ListPublicIpsQuery, OciError, OciNetwork, PublicIp};
+use async_trait::async_trait;
+
+use crate::oci::{
+    CreatePublicIpDetails, Deletion, ListPublicIpsQuery, OciError, OciNetwork, OciResult,
+    PrivateIp, PrivateIpFilter, PublicIp, PublicIpPool, Subnet, UpdatePublicIpDetails, Vnic,
+    VnicAttachment,
+};
 
 /// A listing's public IPs by OCID and when the list call began.
 struct Listing {
@@ -49,7 +58,7 @@ impl IpListing {
     }
 
     /// Marks `id` as changed now: listings begun before this moment no
-    /// longer answer for it.
+    /// longer answer for it (the next lookup is a GetPublicIp).
     pub fn touch(&self, id: &str) {
         self.lock_touched().insert(id.to_string(), Instant::now());
     }
@@ -113,5 +122,108 @@ impl IpListing {
 
     fn lock_touched(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
         self.touched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The OCI client with every write (create, update, delete) marking its IP
+/// in the listing, whatever the answer: OCI may have applied a change whose
+/// answer was lost, so listings begun before it no longer speak for that IP.
+pub struct InvalidatingWrites {
+    inner: Arc<dyn OciNetwork>,
+    listing: Arc<IpListing>,
+}
+
+impl InvalidatingWrites {
+    pub fn new(inner: Arc<dyn OciNetwork>, listing: Arc<IpListing>) -> Self {
+        Self { inner, listing }
+    }
+}
+
+#[async_trait]
+impl OciNetwork for InvalidatingWrites {
+    async fn create_public_ip(
+        &self,
+        details: &CreatePublicIpDetails,
+        retry_token: &str,
+    ) -> OciResult<PublicIp> {
+        let created = self.inner.create_public_ip(details, retry_token).await;
+        // An IP whose create answer was lost is not known by id: it is found
+        // by its tags (recovery), never from a listing older than the create.
+        if let Ok(ip) = &created {
+            self.listing.touch(&ip.id);
+        }
+        created
+    }
+
+    async fn update_public_ip(
+        &self,
+        id: &str,
+        details: &UpdatePublicIpDetails,
+        if_match: Option<&str>,
+    ) -> OciResult<PublicIp> {
+        let updated = self.inner.update_public_ip(id, details, if_match).await;
+        self.listing.touch(id);
+        updated
+    }
+
+    async fn delete_public_ip(&self, id: &str, if_match: Option<&str>) -> OciResult<Deletion> {
+        let deleted = self.inner.delete_public_ip(id, if_match).await;
+        self.listing.touch(id);
+        deleted
+    }
+
+    async fn get_public_ip(&self, id: &str) -> OciResult<PublicIp> {
+        self.inner.get_public_ip(id).await
+    }
+
+    async fn get_public_ip_by_ip_address(&self, ip_address: &str) -> OciResult<PublicIp> {
+        self.inner.get_public_ip_by_ip_address(ip_address).await
+    }
+
+    async fn get_public_ip_by_private_ip_id(
+        &self,
+        private_ip_id: &str,
+    ) -> OciResult<Option<PublicIp>> {
+        self.inner
+            .get_public_ip_by_private_ip_id(private_ip_id)
+            .await
+    }
+
+    async fn list_public_ips(&self, query: &ListPublicIpsQuery) -> OciResult<Vec<PublicIp>> {
+        self.inner.list_public_ips(query).await
+    }
+
+    async fn list_private_ips(&self, filter: &PrivateIpFilter) -> OciResult<Vec<PrivateIp>> {
+        self.inner.list_private_ips(filter).await
+    }
+
+    async fn get_private_ip(&self, id: &str) -> OciResult<PrivateIp> {
+        self.inner.get_private_ip(id).await
+    }
+
+    async fn get_vnic(&self, id: &str) -> OciResult<Vnic> {
+        self.inner.get_vnic(id).await
+    }
+
+    async fn list_vnic_attachments(
+        &self,
+        compartment_id: &str,
+        instance_id: Option<&str>,
+    ) -> OciResult<Vec<VnicAttachment>> {
+        self.inner
+            .list_vnic_attachments(compartment_id, instance_id)
+            .await
+    }
+
+    async fn get_subnet(&self, id: &str) -> OciResult<Subnet> {
+        self.inner.get_subnet(id).await
+    }
+
+    async fn list_public_ip_pools(&self, compartment_id: &str) -> OciResult<Vec<PublicIpPool>> {
+        self.inner.list_public_ip_pools(compartment_id).await
+    }
+
+    async fn get_public_ip_pool(&self, id: &str) -> OciResult<PublicIpPool> {
+        self.inner.get_public_ip_pool(id).await
     }
 }

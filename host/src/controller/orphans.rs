@@ -17,11 +17,13 @@ use kube::runtime::reflector::Store;
 use kube::{Api, ResourceExt};
 use tracing::{debug, info, warn};
 
-use crate::crd::ReservedIP;
-use crate::oci::{Lifetime, ListPublicIpsQuery, OciError, PublicIp, UpdatePublicIpDetails};
-use crate::ownership::{self, TAG_ADOPTED, TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID};
-use crate::plan;
-use crate::reconcile::Context;
+use super::context::Context;
+use super::release::{Released, release};
+use crate::api::crd::ReservedIP;
+use crate::decide::ownership::{
+    Holder, Owner, TAG_ADOPTED, TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID,
+};
+use crate::oci::{Lifetime, ListPublicIpsQuery, OciError, PublicIp};
 
 /// What one sweep found and did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct Sweep {
     pub waiting: Vec<String>,
     /// Released (deleted, or untagged if it was a taken-over address).
     pub released: Vec<String>,
+    /// Being released (a taken-over address being unassigned first).
+    pub releasing: Vec<String>,
 }
 
 /// Sweeps every `interval`, releasing orphans after `grace`, until the task is dropped.
@@ -42,8 +46,8 @@ pub async fn run(ctx: Arc<Context>, store: Store<ReservedIP>, interval: Duration
     let mut first_seen = HashMap::new();
     loop {
         match sweep(&ctx, &store, &mut first_seen, grace).await {
-            Ok(s) if !s.released.is_empty() || !s.waiting.is_empty() => {
-                info!(released = ?s.released, waiting = ?s.waiting, "orphan sweep");
+            Ok(s) if s != Sweep::default() => {
+                info!(released = ?s.released, releasing = ?s.releasing, waiting = ?s.waiting, "orphan sweep");
             }
             Ok(_) => debug!("orphan sweep: nothing orphaned"),
             Err(e) => warn!(error = %e, "orphan sweep failed; trying again later"),
@@ -102,11 +106,27 @@ pub async fn sweep(
             result.waiting.push(ip.id.clone());
             continue;
         }
-        let released = release(ctx, ip).await;
-        ctx.listing.touch(&ip.id);
-        released?;
-        still_orphaned.remove(&ip.id);
-        result.released.push(ip.id.clone());
+        let owner = Owner {
+            cluster: &settings.cluster_id,
+            namespace: ns,
+            name,
+            uid,
+        };
+        let ours = |ip: &PublicIp| owner.classify(ip) == Holder::Us;
+        // A taken-over address is kept (unassigned, untagged), as on a delete.
+        let keep = ip.freeform_tags.contains_key(TAG_ADOPTED);
+        match release(ctx.oci.as_ref(), &ip.id, ours, keep, None).await? {
+            Released::Pending(_) => result.releasing.push(ip.id.clone()),
+            Released::Skipped => {
+                still_orphaned.remove(&ip.id);
+            }
+            Released::Done { .. } => {
+                let address = ip.ip_address.as_deref().unwrap_or_default();
+                info!(id = %ip.id, %address, kept = keep, "released an orphaned public IP");
+                still_orphaned.remove(&ip.id);
+                result.released.push(ip.id.clone());
+            }
+        }
     }
     *first_seen = still_orphaned;
     Ok(result)
@@ -124,26 +144,4 @@ async fn exists(ctx: &Context, ns: &str, name: &str, uid: &str) -> bool {
             true
         }
     }
-}
-
-/// Deletes an orphan, or for a taken-over address, unassigns and untags it.
-async fn release(ctx: &Context, ip: &PublicIp) -> Result<(), OciError> {
-    let address = ip.ip_address.as_deref().unwrap_or_default();
-    if ip.freeform_tags.contains_key(TAG_ADOPTED) {
-        if plan::assigned_to(ip).is_some() {
-            ctx.oci
-                .update_public_ip(&ip.id, &UpdatePublicIpDetails::unassign(), None)
-                .await?;
-        }
-        let details = UpdatePublicIpDetails {
-            freeform_tags: Some(ownership::without_ownership(&ip.freeform_tags)),
-            ..Default::default()
-        };
-        ctx.oci.update_public_ip(&ip.id, &details, None).await?;
-        info!(id = %ip.id, %address, "released an orphaned taken-over address (untagged, kept)");
-    } else {
-        ctx.oci.delete_public_ip(&ip.id, None).await?;
-        info!(id = %ip.id, %address, "released an orphaned public IP");
-    }
-    Ok(())
 }

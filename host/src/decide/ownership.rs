@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::crd::OWNERSHIP_TAG_PREFIX;
+use crate::api::crd::OWNERSHIP_TAG_PREFIX;
 use crate::oci::PublicIp;
 
 pub const TAG_CLUSTER: &str = "k8s-oci-operator-cluster";
@@ -59,6 +59,15 @@ impl Owner<'_> {
             tags.insert(TAG_ADOPTED.to_string(), "true".to_string());
         }
         tags
+    }
+
+    /// The live public IPs of a listing that carry this owner's tags: what
+    /// an unfinished create made, what a delete must release, what an
+    /// uninstall lets go of.
+    pub fn keep_ours(&self, ips: Vec<PublicIp>) -> Vec<PublicIp> {
+        ips.into_iter()
+            .filter(|ip| self.classify(ip) == Holder::Us && !ip.lifecycle_state.is_gone())
+            .collect()
     }
 
     /// Who holds `ip`, from this owner's point of view.
@@ -157,5 +166,15 @@ mod tests {
         assert_eq!(tags.get("owner").map(String::as_str), Some("My team"));
         assert_eq!(tags.get(TAG_UID).map(String::as_str), Some("u1"));
         assert_eq!(without_ownership(&tags), user);
+    }
+
+    #[test]
+    fn keep_ours_drops_others_and_the_terminated() {
+        let mut gone = ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u1")]);
+        gone.lifecycle_state = PublicIpState::Terminated;
+        let ours = ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u1")]);
+        let theirs = ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u2")]);
+        let kept = ME.keep_ours(vec![gone, ours.clone(), theirs, ip_with(&[])]);
+        assert_eq!(kept, vec![ours]);
     }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::crd::ReservedIP;
+use crate::api::crd::ReservedIP;
 use crate::policy::abi::Target;
 use crate::policy::{
     AllowedPools, Decision, EligibilityOutcome, Limits, LoadResult, PolicyEngine, PolicySource,
@@ -20,7 +20,7 @@ use crate::policy::{
 };
 
 #[derive(Debug, thiserror::Error)]
-pub enum EvalError {
+pub enum PolicyCliError {
     #[error("reading {0}: {1}")]
     Read(String, std::io::Error),
     #[error("the input is not valid: {0}")]
@@ -44,19 +44,19 @@ struct EvalInput {
     allowed_pools: Option<Vec<String>>,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, EvalError> {
-    std::fs::read(path).map_err(|e| EvalError::Read(path.display().to_string(), e))
+fn read(path: &Path) -> Result<Vec<u8>, PolicyCliError> {
+    std::fs::read(path).map_err(|e| PolicyCliError::Read(path.display().to_string(), e))
 }
 
 /// Loads `module` (with optional `settings`, JSON or YAML) and evaluates every
 /// decision on `input`; returns the decisions as JSON.
-pub async fn evaluate(
+pub async fn eval(
     module: &Path,
     input: &Path,
     settings: Option<&Path>,
-) -> Result<Value, EvalError> {
+) -> Result<Value, PolicyCliError> {
     let engine =
-        PolicyEngine::new(Limits::default()).map_err(|e| EvalError::Failed(e.to_string()))?;
+        PolicyEngine::new(Limits::default()).map_err(|e| PolicyCliError::Failed(e.to_string()))?;
     let key = if module.extension().is_some_and(|e| e == "gz") {
         "policy.wasm.gz"
     } else {
@@ -84,18 +84,18 @@ pub async fn evaluate(
         .await;
     for report in reports {
         if let LoadResult::Failed { error, .. } = report.result {
-            return Err(EvalError::Refused(error.to_string()));
+            return Err(PolicyCliError::Refused(error.to_string()));
         }
     }
     let input: EvalInput =
-        serde_json::from_slice(&read(input)?).map_err(|e| EvalError::Input(e.to_string()))?;
+        serde_json::from_slice(&read(input)?).map_err(|e| PolicyCliError::Input(e.to_string()))?;
     let mut rip = input.reserved_ip;
     if rip.metadata.namespace.is_none() {
         rip.metadata.namespace = Some("default".into());
     }
     let req = ReservedIpInput::new(&rip, input.namespace_labels)
-        .map_err(|e| EvalError::Input(e.to_string()))?;
-    let failed = |e: crate::policy::PolicyError| EvalError::Failed(e.to_string());
+        .map_err(|e| PolicyCliError::Input(e.to_string()))?;
+    let failed = |e: crate::policy::PolicyError| PolicyCliError::Failed(e.to_string());
 
     let tags = engine.tag_defaults(&req).await.map_err(failed)?;
     let allowed = match input.allowed_pools {

@@ -1,53 +1,14 @@
-//! What to do next for one ReservedIP: pure decisions, no I/O.
+//! The next step towards the spec for a public IP that is (or is not yet)
+//! held: allocate, assign, unassign, retag, wait or nothing. Pure.
 //!
-//! The reconciler observes (the public IP in OCI, the resolved target), asks
-//! [`decide`] for the next step, acts on it, and records the result. At most
-//! one mutating OCI call is made per reconcile; the next reconcile observes
-//! its effect. This keeps every step idempotent and crash-safe.
+//! One step is one OCI call; the next pass observes its effect. This keeps
+//! every step idempotent and crash-safe.
 
 use std::collections::BTreeMap;
 
-use crate::crd::State;
+use super::target::Target;
+use crate::api::crd::State;
 use crate::oci::{PublicIp, PublicIpState};
-
-/// The private IP the public IP should be on, as resolved from the spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// The spec has no assignment: the IP should be unassigned.
-    Unassigned,
-    /// The spec names a target that is not there (yet): pod missing, not
-    /// running, without an IP, or being deleted. The IP is unassigned until it
-    /// comes, because its private IP may be handed to someone else.
-    Absent {
-        reason: &'static str,
-        message: String,
-    },
-    /// A target exists but the IP may not go there (e.g. a private subnet, or
-    /// it already has a public IP that is not ours).
-    Refused {
-        reason: &'static str,
-        message: String,
-    },
-    /// The private IP to assign to.
-    PrivateIp(ResolvedTarget),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedTarget {
-    pub private_ip_id: String,
-    pub private_ip_address: String,
-    /// Set when the target is a pod: its name and UID.
-    pub pod: Option<(String, String)>,
-}
-
-impl Target {
-    pub fn private_ip_id(&self) -> Option<&str> {
-        match self {
-            Target::PrivateIp(t) => Some(&t.private_ip_id),
-            _ => None,
-        }
-    }
-}
 
 /// The next step towards the desired state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +24,9 @@ pub enum Step {
     Unassign,
     /// Put the tags back (missing ownership tags, or changed user tags).
     Retag { tags: BTreeMap<String, String> },
+    /// Take over an existing address nobody owns: put our tags on it (the
+    /// next pass assigns it).
+    Claim { tags: BTreeMap<String, String> },
     /// Nothing to do: the IP is where it should be, with the right tags.
     Done,
 }
@@ -75,8 +39,30 @@ pub fn assigned_to(ip: &PublicIp) -> Option<&str> {
         .filter(|id| !id.is_empty())
 }
 
-/// Decides the next step from what was observed.
-pub fn decide(
+impl Step {
+    /// Whether the step is an OCI call.
+    pub fn calls_oci(&self) -> bool {
+        !matches!(self, Step::Wait | Step::Done)
+    }
+
+    /// What the step does, for messages: "assigning the public IP to ...".
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Allocate { .. } => "creating the public IP".into(),
+            Step::Assign { private_ip_id } => {
+                format!("assigning the public IP to private IP {private_ip_id}")
+            }
+            Step::Unassign => "unassigning the public IP".into(),
+            Step::Retag { .. } => "restoring the public IP's tags".into(),
+            Step::Claim { .. } => "taking over the address".into(),
+            Step::Wait => "waiting for OCI".into(),
+            Step::Done => "checking the public IP".into(),
+        }
+    }
+}
+
+/// The next step for a held public IP (or none yet) towards `target` with `desired_tags`.
+pub fn next_step(
     observed: Option<&PublicIp>,
     target: &Target,
     desired_tags: &BTreeMap<String, String>,
@@ -129,6 +115,7 @@ pub fn state_of(observed: Option<&PublicIp>, target: &Target) -> State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::target::ResolvedTarget;
 
     fn ip(state: PublicIpState, on: Option<&str>, tags: &BTreeMap<String, String>) -> PublicIp {
         PublicIp::for_test(state, on, tags.clone())
@@ -149,13 +136,13 @@ mod tests {
     #[test]
     fn allocates_and_assigns_in_one_step_when_the_target_is_known() {
         assert_eq!(
-            decide(None, &to("p1"), &tags()),
+            next_step(None, &to("p1"), &tags()),
             Step::Allocate {
                 assign_to: Some("p1".into())
             }
         );
         assert_eq!(
-            decide(None, &Target::Unassigned, &tags()),
+            next_step(None, &Target::Unassigned, &tags()),
             Step::Allocate { assign_to: None }
         );
         let absent = Target::Absent {
@@ -163,7 +150,7 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(
-            decide(None, &absent, &tags()),
+            next_step(None, &absent, &tags()),
             Step::Allocate { assign_to: None }
         );
     }
@@ -177,7 +164,7 @@ mod tests {
             PublicIpState::Terminating,
         ] {
             assert_eq!(
-                decide(Some(&ip(s, None, &tags())), &to("p1"), &tags()),
+                next_step(Some(&ip(s, None, &tags())), &to("p1"), &tags()),
                 Step::Wait,
                 "{s:?}"
             );
@@ -188,20 +175,20 @@ mod tests {
     fn assigns_moves_and_unassigns() {
         let free = ip(PublicIpState::Available, None, &tags());
         assert_eq!(
-            decide(Some(&free), &to("p1"), &tags()),
+            next_step(Some(&free), &to("p1"), &tags()),
             Step::Assign {
                 private_ip_id: "p1".into()
             }
         );
         let on_p1 = ip(PublicIpState::Assigned, Some("p1"), &tags());
         assert_eq!(
-            decide(Some(&on_p1), &to("p2"), &tags()),
+            next_step(Some(&on_p1), &to("p2"), &tags()),
             Step::Assign {
                 private_ip_id: "p2".into()
             }
         );
         assert_eq!(
-            decide(Some(&on_p1), &Target::Unassigned, &tags()),
+            next_step(Some(&on_p1), &Target::Unassigned, &tags()),
             Step::Unassign
         );
         let gone = Target::Absent {
@@ -209,7 +196,7 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(
-            decide(Some(&on_p1), &gone, &tags()),
+            next_step(Some(&on_p1), &gone, &tags()),
             Step::Unassign,
             "a vanished pod's IP is unassigned"
         );
@@ -217,9 +204,9 @@ mod tests {
             reason: "TargetHasPublicIP",
             message: String::new(),
         };
-        assert_eq!(decide(Some(&on_p1), &refused, &tags()), Step::Unassign);
+        assert_eq!(next_step(Some(&on_p1), &refused, &tags()), Step::Unassign);
         assert_eq!(
-            decide(Some(&free), &Target::Unassigned, &tags()),
+            next_step(Some(&free), &Target::Unassigned, &tags()),
             Step::Done
         );
     }
@@ -227,10 +214,10 @@ mod tests {
     #[test]
     fn in_desired_state_needs_nothing_and_tag_drift_is_put_back() {
         let on_p1 = ip(PublicIpState::Assigned, Some("p1"), &tags());
-        assert_eq!(decide(Some(&on_p1), &to("p1"), &tags()), Step::Done);
+        assert_eq!(next_step(Some(&on_p1), &to("p1"), &tags()), Step::Done);
         let drifted = ip(PublicIpState::Assigned, Some("p1"), &BTreeMap::new());
         assert_eq!(
-            decide(Some(&drifted), &to("p1"), &tags()),
+            next_step(Some(&drifted), &to("p1"), &tags()),
             Step::Retag { tags: tags() }
         );
     }

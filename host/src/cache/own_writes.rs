@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use kube::ResourceExt;
 
-use crate::crd::{ReservedIP, ReservedIPStatus};
+use crate::api::crd::{ReservedIP, ReservedIPStatus};
 
 /// The status each ReservedIP (by UID) was last given by this process.
 #[derive(Default)]
@@ -26,7 +26,7 @@ pub struct OwnWrites {
 impl OwnWrites {
     /// Records `status` as about to be written for `uid`. Recorded before the
     /// write, so the echo cannot overtake the record.
-    pub fn record(&self, uid: &str, status: &ReservedIPStatus) {
+    pub fn remember(&self, uid: &str, status: &ReservedIPStatus) {
         self.lock()
             .insert(uid.to_string(), status_hash(Some(status)));
     }
@@ -90,7 +90,7 @@ fn status_hash(status: Option<&ReservedIPStatus>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{ReservedIPSpec, State};
+    use crate::api::crd::{ReservedIPSpec, State};
 
     fn rip(status: Option<ReservedIPStatus>) -> ReservedIP {
         let mut r = ReservedIP::new("web", ReservedIPSpec::default());
@@ -111,12 +111,12 @@ mod tests {
     fn our_own_status_write_keeps_the_key() {
         let writes = OwnWrites::default();
         let before = writes.trigger_key(&rip(None));
-        writes.record("u1", &status(State::Allocated));
+        writes.remember("u1", &status(State::Allocated));
         assert_eq!(
             writes.trigger_key(&rip(Some(status(State::Allocated)))),
             before
         );
-        writes.record("u1", &status(State::Assigned));
+        writes.remember("u1", &status(State::Assigned));
         assert_eq!(
             writes.trigger_key(&rip(Some(status(State::Assigned)))),
             before
@@ -126,13 +126,13 @@ mod tests {
     #[test]
     fn a_status_written_by_someone_else_changes_the_key() {
         let writes = OwnWrites::default();
-        writes.record("u1", &status(State::Allocated));
+        writes.remember("u1", &status(State::Allocated));
         let ours = writes.trigger_key(&rip(Some(status(State::Allocated))));
         let forged = writes.trigger_key(&rip(Some(status(State::Assigned))));
         assert_ne!(ours, forged);
         // Another UID's record says nothing about this one.
         writes.forget("u1");
-        writes.record("u2", &status(State::Allocated));
+        writes.remember("u2", &status(State::Allocated));
         assert_ne!(
             writes.trigger_key(&rip(Some(status(State::Allocated)))),
             ours

@@ -5,13 +5,11 @@
 //! policy loaded this costs nothing (no namespace read, no evaluation). What
 //! each policy decided is returned for the ReservedIP's status.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::{Api, Client, ResourceExt};
 
-use crate::crd::{PolicyVerdict, ReservedIP};
-use crate::plan::Target;
+use crate::api::crd::{PolicyVerdict, ReservedIP};
+use crate::decide::{Gate, Target};
 use crate::policy::abi::Target as PolicyTarget;
 use crate::policy::{
     AllowedPools, EligibilityOutcome, PolicyEngine, PolicyError, PoolOutcome, ReservedIpInput,
@@ -27,23 +25,9 @@ pub enum GateError {
     Policy(#[from] PolicyError),
 }
 
-/// What the policies decided for one pass.
-#[derive(Debug, Default)]
-pub struct Gate {
-    /// The tags the IP should carry (before the operator's ownership tags).
-    pub tags: BTreeMap<String, String>,
-    /// The pool to allocate from.
-    pub pool: Option<String>,
-    /// Set when a policy refuses the IP itself (tags or pool denied): `(policy, reason)`.
-    pub refused: Option<(String, String)>,
-    /// Set when a policy refuses the assignment target: `(policy, reason)`.
-    pub target_refused: Option<(String, String)>,
-    pub verdicts: Vec<PolicyVerdict>,
-}
-
-/// Evaluates the policies for `rip`. `allocated` skips pool selection (the
+/// Asks the policies about `rip`. `allocated` skips pool selection (the
 /// pool only matters for a new IP); `pod` is the target pod, if any.
-pub async fn evaluate(
+pub async fn consult(
     engine: &PolicyEngine,
     client: &Client,
     rip: &ReservedIP,
@@ -69,14 +53,14 @@ pub async fn evaluate(
     let input = ReservedIpInput::new(rip, labels)?;
 
     let tags = engine.tag_defaults(&input).await?;
-    record(&mut gate.verdicts, "tagDefaults", &tags.verdicts);
+    add_verdicts(&mut gate.verdicts, "tagDefaults", &tags.verdicts);
     match tags.outcome {
         TagOutcome::Tags(t) => gate.tags = t,
         TagOutcome::Deny(d) => gate.refused = Some((d.policy, d.reason)),
     }
     if !allocated && rip.spec.public_ipv4_address.is_none() {
         let pool = engine.select_pool(&input, &AllowedPools::Any).await?;
-        record(&mut gate.verdicts, "pool", &pool.verdicts);
+        add_verdicts(&mut gate.verdicts, "pool", &pool.verdicts);
         match pool.outcome {
             PoolOutcome::Keep => {}
             PoolOutcome::Use(p) => gate.pool = Some(p),
@@ -97,7 +81,7 @@ pub async fn evaluate(
             },
         };
         let eligibility = engine.eligibility(&input, &policy_target).await?;
-        record(&mut gate.verdicts, "eligibility", &eligibility.verdicts);
+        add_verdicts(&mut gate.verdicts, "eligibility", &eligibility.verdicts);
         if let EligibilityOutcome::Deny(d) = eligibility.outcome {
             gate.target_refused = Some((d.policy, d.reason));
         }
@@ -105,7 +89,7 @@ pub async fn evaluate(
     Ok(gate)
 }
 
-fn record(out: &mut Vec<PolicyVerdict>, decision: &str, verdicts: &[Verdict]) {
+fn add_verdicts(out: &mut Vec<PolicyVerdict>, decision: &str, verdicts: &[Verdict]) {
     out.extend(verdicts.iter().map(|v| {
         PolicyVerdict {
             decision: decision.to_string(),

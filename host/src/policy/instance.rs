@@ -12,13 +12,13 @@ use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use wasmtime::{
-    Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+    Engine, InstancePre, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    UpdateDeadline,
 };
 
 use super::abi::{DecisionKind, Output, exports};
 use super::error::EvalError;
 use super::limits::Limits;
-use super::module::CompiledModule;
 
 /// Per-store state: the memory limiter, plus whether it refused a growth (so
 /// the resulting trap is reported as "out of memory", not a generic trap).
@@ -139,7 +139,7 @@ pub(crate) fn classify(err: wasmtime::Error, store: &Store<Sandbox>, limits: &Li
 /// output document's bytes, copied out of guest memory.
 pub(crate) async fn call(
     engine: &Engine,
-    module: &CompiledModule,
+    module: &InstancePre<Sandbox>,
     kind: DecisionKind,
     input: &[u8],
     limits: &Limits,
@@ -156,7 +156,7 @@ pub(crate) async fn call(
     })?;
     let mut store = new_store(engine, limits, Deadline::YieldEachTick);
     let run = async |store: &mut Store<Sandbox>| -> Result<Vec<u8>, wasmtime::Error> {
-        let instance = module.pre.instantiate_async(&mut *store).await?;
+        let instance = module.instantiate_async(&mut *store).await?;
         // Export presence and types were checked at load.
         let memory = instance
             .get_memory(&mut *store, exports::MEMORY)

@@ -1,0 +1,10 @@
+//! What the controller remembers between passes to spare calls, each with
+//! the rule that keeps it from ever being acted on stale.
+//!
+//! - [`own_writes`]: the statuses this process wrote, so their watch echo
+//!   triggers nothing.
+//! - [`listing`]: a recent listing of the compartment's public IPs, shared by
+//!   drift checks and start-up, invalidated by every write.
+
+pub mod listing;
+pub mod own_writes;

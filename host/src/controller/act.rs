@@ -1,0 +1,63 @@
+//! Acting on a plan: at most one mutating OCI call per pass (before a
+//! create, the allocation marker is written to status first).
+
+use kube::ResourceExt;
+
+use super::context::Context;
+use super::error::MarkerError;
+use super::status;
+use crate::api::crd::ReservedIP;
+use crate::decide::pass::is_target_taken;
+use crate::decide::plan::Step;
+use crate::decide::{Call, Failure, Outcome, Plan, Target};
+
+/// Makes the plan's call.
+pub async fn act(ctx: &Context, rip: &ReservedIP, plan: &Plan) -> Result<Outcome, MarkerError> {
+    if let (Step::Allocate { assign_to: Some(_) } | Step::Assign { .. }, Target::PrivateIp(t)) =
+        (&plan.step, &plan.target)
+    {
+        ctx.memory.send(&rip.uid().unwrap_or_default(), t.clone());
+    }
+    let answer = match &plan.call {
+        Call::None => return Ok(Outcome::Answered(plan.observed.clone())),
+        Call::Create {
+            details,
+            token,
+            marker,
+        } => {
+            if let Some(marker) = marker {
+                // Once the marker is in status, a crash after the create is
+                // recovered by the same token or by our tags, never by a second IP.
+                status::write(ctx, rip, marker).await.map_err(MarkerError)?;
+            }
+            ctx.oci.create_public_ip(details, token).await
+        }
+        Call::Update {
+            id,
+            details,
+            if_match,
+        } => {
+            ctx.oci
+                .update_public_ip(id, details, if_match.as_deref())
+                .await
+        }
+    };
+    let failure = match answer {
+        Ok(ip) => return Ok(Outcome::Answered(Some(ip))),
+        Err(e) => Failure::from_oci(&e),
+    };
+    if !is_target_taken(&plan.step, &failure) {
+        return Ok(Outcome::Failed(failure));
+    }
+    // Whose public IP is on the target, for a message that says so.
+    let holder = match plan.target.private_ip_id() {
+        Some(private_ip) => ctx
+            .oci
+            .get_public_ip_by_private_ip_id(private_ip)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    Ok(Outcome::TargetTaken { failure, holder })
+}

@@ -1,0 +1,148 @@
+//! A ReservedIP being deleted: release its public IP (delete it, or keep it
+//! unassigned and untagged), or on an uninstall let it go untouched.
+//!
+//! Returning `Ok` lets the finalizer go, so every path that has not finished
+//! returns an error instead: [`Error::CleanupPending`] (OCI is still changing
+//! the IP, look again shortly) or [`Error::Oci`] (retried with backoff).
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use tracing::{info, warn};
+
+use super::context::Context;
+use super::error::Error;
+use super::release::{Released, release};
+use super::status;
+use crate::api::crd::ReservedIP;
+use crate::decide::Note;
+use crate::decide::ownership::{self, Holder, Owner};
+use crate::decide::release::{keeps, needs_listing};
+use crate::oci::{ListPublicIpsQuery, OciError, UpdatePublicIpDetails};
+
+pub async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
+    // The cache may lag behind our own last status write (the one that
+    // recorded the IP): read the object fresh before deciding what to release.
+    let status = status::fresh(ctx, rip).await?;
+    let owner = ctx.owner(rip)?;
+    if crd_being_deleted(ctx).await? {
+        return let_go_on_uninstall(ctx, rip, &owner).await;
+    }
+    let keep = keeps(rip.spec.reclaim_policy, status.adopted);
+    let mut ids: Vec<String> = status.public_ip_id.iter().cloned().collect();
+    if needs_listing(&status) {
+        // An IP of an unfinished create is found only by its tags.
+        let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
+        let listed = ctx
+            .oci
+            .list_public_ips(&query)
+            .await
+            .map_err(|e| failed(rip, "finding the ReservedIP's public IPs", e))?;
+        for ip in owner.keep_ours(listed) {
+            if !ids.contains(&ip.id) {
+                ids.push(ip.id);
+            }
+        }
+    }
+    let at_rest = ctx.memory.at_rest(owner.uid);
+    for id in ids {
+        let etag = at_rest
+            .as_ref()
+            .filter(|(known, _)| *known == id)
+            .map(|(_, etag)| etag.as_str());
+        let ours = |ip: &_| owner.classify(ip) == Holder::Us;
+        let released = release(ctx.oci.as_ref(), &id, ours, keep, etag)
+            .await
+            .map_err(|e| failed(rip, "releasing the public IP", e))?;
+        let (address, kept) = match released {
+            Released::Skipped => {
+                warn!(%id, "public IP gone or no longer ours; letting go without touching it");
+                continue;
+            }
+            Released::Pending(what) => return Err(Error::CleanupPending(what)),
+            Released::Done { address, kept } => (address, kept),
+        };
+        let address = address
+            .or_else(|| status.public_ip_address.clone())
+            .unwrap_or_default();
+        let message = if kept {
+            format!("retained public IP {address} (unassigned, untagged)")
+        } else {
+            format!("released public IP {address}")
+        };
+        let note = Note {
+            warning: false,
+            reason: "Released".into(),
+            message,
+        };
+        status::publish(ctx, rip, &[note]).await;
+    }
+    ctx.forget(owner.uid);
+    crate::crash_point::hit("before:finalizer-removal");
+    Ok(Action::await_change())
+}
+
+/// An OCI failure during cleanup: logged, returned as an error so the finalizer stays.
+fn failed(rip: &ReservedIP, doing: &str, e: OciError) -> Error {
+    warn!(reservedip = %rip.name_any(), namespace = ?rip.namespace(), error = %e, "{doing} failed");
+    Error::Oci(format!("{doing}: {e}"))
+}
+
+/// Whether the ReservedIP CRD itself is being deleted (an uninstall): its
+/// deletion deletes every ReservedIP, and that must not release addresses.
+/// An API error is an error (retried), never a guess either way.
+async fn crd_being_deleted(ctx: &Context) -> Result<bool, Error> {
+    let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+    let name = format!("{}.{}", ReservedIP::plural(&()), ReservedIP::group(&()));
+    Ok(match crds.get_opt(&name).await? {
+        Some(crd) => crd.metadata.deletion_timestamp.is_some(),
+        // Gone already: whatever deletes ReservedIPs now is the uninstall.
+        None => true,
+    })
+}
+
+/// Uninstall: the ReservedIP goes because its CRD goes. Its public IPs are
+/// kept as they are (assignment included, so traffic keeps flowing) and only
+/// lose the operator's ownership tags, so no later sweep (or reinstall)
+/// releases them; a `k8s-oci-operator-retained` tag says where they came from.
+async fn let_go_on_uninstall(
+    ctx: &Context,
+    rip: &ReservedIP,
+    owner: &Owner<'_>,
+) -> Result<Action, Error> {
+    let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
+    let listed = ctx
+        .oci
+        .list_public_ips(&query)
+        .await
+        .map_err(|e| failed(rip, "finding the ReservedIP's public IPs", e))?;
+    for ip in owner.keep_ours(listed) {
+        let mut tags = ownership::without_ownership(&ip.freeform_tags);
+        tags.insert(
+            ownership::TAG_RETAINED.to_string(),
+            format!("{}/{}/{}", owner.cluster, owner.namespace, owner.name),
+        );
+        let details = UpdatePublicIpDetails {
+            freeform_tags: Some(tags),
+            ..Default::default()
+        };
+        ctx.oci
+            .update_public_ip(&ip.id, &details, ip.etag.as_deref())
+            .await
+            .map_err(|e| failed(rip, "letting go of the public IP on uninstall", e))?;
+        let address = ip.ip_address.unwrap_or_default();
+        info!(reservedip = %rip.name_any(), %address, "CRD deleted: public IP kept, ownership tags removed");
+        let note = Note {
+            warning: false,
+            reason: "RetainedOnUninstall".into(),
+            message: format!(
+                "the ReservedIP CRD is being deleted: public IP {address} is kept (tagged {}) and no longer managed",
+                ownership::TAG_RETAINED
+            ),
+        };
+        status::publish(ctx, rip, &[note]).await;
+    }
+    ctx.forget(owner.uid);
+    crate::crash_point::hit("before:finalizer-removal");
+    Ok(Action::await_change())
+}

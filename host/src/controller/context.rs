@@ -1,0 +1,121 @@
+//! What every pass shares: clients, settings, caches and memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Client, ResourceExt};
+
+use super::error::Error;
+use super::memory::Memory;
+use crate::api::crd::ReservedIP;
+use crate::cache::listing::{InvalidatingWrites, IpListing};
+use crate::cache::own_writes::OwnWrites;
+use crate::decide::Timing;
+use crate::decide::ownership::Owner;
+use crate::oci::OciNetwork;
+use crate::policy::PolicyEngine;
+use crate::resolve::TargetResolver;
+
+/// Field manager of the operator's status writes, and its Events' reporter.
+pub const MANAGER: &str = "k8s-oci-operator";
+/// Oldest listing of the compartment a drift check is answered from (and at
+/// most half the resync interval).
+const LISTING_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// Settings of the controller.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Compartment where public IPs are created and looked for.
+    pub compartment_id: String,
+    /// This cluster's identity in the ownership tags.
+    pub cluster_id: String,
+    /// How soon to look again while OCI is changing an IP.
+    pub poll_interval: Duration,
+    /// How often an IP at rest is checked for drift.
+    pub resync_interval: Duration,
+    /// Watch only this namespace (all namespaces when `None`).
+    pub namespace: Option<String>,
+    /// How often the orphan sweep lists the compartment's public IPs.
+    pub orphan_interval: Duration,
+    /// How long an IP must stay orphaned before the sweep releases it.
+    pub orphan_grace: Duration,
+    /// How long a recorded public IP must answer 404 before it counts as
+    /// deleted (OCI reads are eventually consistent).
+    pub missing_grace: Duration,
+}
+
+impl Settings {
+    pub fn timing(&self) -> Timing {
+        Timing {
+            poll: self.poll_interval,
+            resync: self.resync_interval,
+            missing_grace: self.missing_grace,
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    /// The OCI client; every write through it invalidates the listing.
+    pub oci: Arc<dyn OciNetwork>,
+    pub resolver: TargetResolver,
+    /// The WebAssembly policies (none loaded: every decision passes through).
+    pub policy: PolicyEngine,
+    pub recorder: Recorder,
+    pub settings: Settings,
+    /// The statuses this process wrote, so their watch echo triggers nothing.
+    pub own_writes: OwnWrites,
+    /// A recent listing of the compartment's public IPs.
+    pub listing: Arc<IpListing>,
+    /// What this process remembers per ReservedIP between passes.
+    pub memory: Memory,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        oci: Arc<dyn OciNetwork>,
+        settings: Settings,
+        subnet_ids: Vec<String>,
+        policy: PolicyEngine,
+    ) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let listing = Arc::new(IpListing::new(
+            LISTING_MAX_AGE.min(settings.resync_interval / 2),
+        ));
+        let oci: Arc<dyn OciNetwork> = Arc::new(InvalidatingWrites::new(oci, listing.clone()));
+        Arc::new(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            resolver: TargetResolver::new(oci.clone(), settings.compartment_id.clone(), subnet_ids),
+            client,
+            oci,
+            policy,
+            own_writes: OwnWrites::default(),
+            listing,
+            settings,
+            memory: Memory::default(),
+        })
+    }
+
+    /// The ReservedIP as its ownership tags name it.
+    pub fn owner<'a>(&'a self, rip: &'a ReservedIP) -> Result<Owner<'a>, Error> {
+        let incomplete = || Error::Incomplete(rip.name_any());
+        Ok(Owner {
+            cluster: &self.settings.cluster_id,
+            namespace: rip.metadata.namespace.as_deref().ok_or_else(incomplete)?,
+            name: rip.metadata.name.as_deref().ok_or_else(incomplete)?,
+            uid: rip.metadata.uid.as_deref().ok_or_else(incomplete)?,
+        })
+    }
+
+    /// Forgets what this process remembers of a ReservedIP that is gone.
+    pub fn forget(&self, uid: &str) {
+        self.memory.forget(uid);
+        self.own_writes.forget(uid);
+    }
+}

@@ -1,0 +1,130 @@
+//! The ReservedIP controller: kube-runtime's `Controller` wired to the pass
+//! of [`reconcile`], and the orphan sweep beside it.
+//!
+//! - [`context`]: what every pass shares (clients, settings, caches).
+//! - [`error`]: why a pass stops with an error.
+//! - [`reconcile`]: one pass: observe, decide, act, record; or cleanup.
+//! - [`observe`]: the reads of a pass. [`act`]: its one OCI call.
+//! - [`status`]: the one status write of a pass, and its events.
+//! - [`cleanup`]: a ReservedIP being deleted (or the CRD: an uninstall).
+//! - [`release`]: releasing a public IP, for cleanup and orphans alike.
+//! - [`orphans`]: releasing tagged public IPs whose ReservedIP is gone.
+//! - [`policy_gate`]: asking the WebAssembly policies in a pass.
+//! - [`memory`]: what this process remembers per ReservedIP between passes.
+//!
+//! The decisions themselves are in `crate::decide`, free of I/O.
+
+pub mod act;
+pub mod cleanup;
+pub mod context;
+pub mod error;
+pub mod memory;
+pub mod observe;
+pub mod orphans;
+pub mod policy_gate;
+pub mod reconcile;
+pub mod release;
+pub mod status;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{WatchStreamExt, watcher};
+use tracing::{debug, warn};
+
+pub use context::{Context, Settings};
+pub use reconcile::FINALIZER;
+
+use crate::api::crd::ReservedIP;
+
+/// ReservedIPs reconciled at once.
+const RECONCILE_CONCURRENCY: u16 = 32;
+/// kubectl's copy of the last applied manifest, not needed in the cache.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Runs the controller until shutdown.
+pub async fn run(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let (rips, pods): (Api<ReservedIP>, Api<PartialObjectMeta<Pod>>) = match &ctx.settings.namespace
+    {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client)),
+    };
+    // The trigger stream skips the echo of our own status writes (the pass
+    // that wrote one has already requeued itself); the cache sees everything.
+    let (store, writer) = kube::runtime::reflector::store();
+    let filter_ctx = ctx.clone();
+    let trigger = watcher(rips, watcher::Config::default().any_semantic())
+        .default_backoff()
+        // The cache keeps what reconciles read, not the bookkeeping of every
+        // writer (the bulk of a ReservedIP's size at rest).
+        .modify(|rip| {
+            rip.managed_fields_mut().clear();
+            rip.annotations_mut().remove(LAST_APPLIED);
+        })
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            move |rip: &ReservedIP| Some(filter_ctx.own_writes.trigger_key(rip)),
+            Default::default(),
+        );
+    let controller = Controller::for_stream(trigger, store.clone());
+    // Runs beside the controller (not spawned), so it stops with it.
+    let sweeper = orphans::run(
+        ctx.clone(),
+        store.clone(),
+        ctx.settings.orphan_interval,
+        ctx.settings.orphan_grace,
+    );
+    // Pods only trigger reconciles of the ReservedIPs that name them; only
+    // their metadata is watched and nothing is cached, so memory stays small
+    // however many pods the cluster runs. Reconcile reads the one pod it needs.
+    let pods = watcher(pods, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects();
+    let controller = controller
+        .watches_stream(pods, move |pod| {
+            let (ns, name) = (pod.namespace(), pod.name_any());
+            store
+                .state()
+                .into_iter()
+                .filter(|r| r.namespace() == ns && pod_name(r) == Some(name.as_str()))
+                .map(|r| ObjectRef::from_obj(&*r))
+                .collect::<Vec<_>>()
+        })
+        // A changed policy is applied to every ReservedIP at once.
+        .reconcile_all_on(ctx.policy.changes())
+        // Bounded concurrency: a wave of thousands waits in the queue, not in
+        // memory as reconciles parked on the OCI rate limiter.
+        .with_config(
+            kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY),
+        )
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => debug!(reservedip = %obj, "reconciled"),
+                Err(e) => warn!(error = %e, "reconcile failed"),
+            }
+        });
+    tokio::select! {
+        _ = controller => {}
+        _ = sweeper => {}
+    }
+}
+
+fn pod_name(rip: &ReservedIP) -> Option<&str> {
+    rip.spec
+        .assignment
+        .as_ref()
+        .and_then(|a| a.pod_name.as_deref())
+}

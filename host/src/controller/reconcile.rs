@@ -1,0 +1,123 @@
+//! One pass over a ReservedIP. [`reconcile`] is thin: the finalizer helper
+//! branches to [`apply`] (normal) or `cleanup` (being deleted).
+//!
+//! [`apply`] reads like the lifecycle: observe, decide, act, record. Each
+//! pass makes at most one mutating OCI call and writes status once (plus,
+//! before a create, the allocation marker); OCI works asynchronously, so a
+//! pass that started a change requeues to watch it finish instead of
+//! blocking a worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::{Api, ResourceExt};
+use tracing::{debug, warn};
+
+use super::act::act;
+use super::cleanup::cleanup;
+use super::context::Context;
+use super::error::Error;
+use super::observe::observe;
+use super::status;
+use crate::api::crd::{ReservedIP, ReservedIPStatus};
+use crate::decide::ownership::{Holder, Owner};
+use crate::decide::{Conclusion, Decision, Outcome, Plan, Requeue, conclude, decide};
+
+/// The finalizer that keeps a ReservedIP until its public IP is released.
+pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
+
+pub async fn reconcile(rip: Arc<ReservedIP>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = rip
+        .namespace()
+        .ok_or_else(|| Error::Incomplete(rip.name_any()))?;
+    let api: Api<ReservedIP> = Api::namespaced(ctx.client.clone(), &ns);
+    finalizer(&api, FINALIZER, rip, |event| async {
+        match event {
+            Finalizer::Apply(rip) => apply(&rip, &ctx).await,
+            Finalizer::Cleanup(rip) => cleanup(&rip, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+pub fn error_policy(rip: Arc<ReservedIP>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Finalizer(e) = error
+        && let kube::runtime::finalizer::Error::CleanupFailed(Error::CleanupPending(what)) =
+            e.as_ref()
+    {
+        debug!(reservedip = %rip.name_any(), %what, "waiting to release");
+        return Action::requeue(ctx.settings.poll_interval);
+    }
+    warn!(reservedip = %rip.name_any(), namespace = ?rip.namespace(), %error, "reconcile error");
+    Action::requeue(ctx.memory.backoff(&rip.uid().unwrap_or_default()))
+}
+
+/// Brings a ReservedIP to the state its spec asks for.
+async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
+    let owner = ctx.owner(rip)?;
+    let status = starting_status(rip, ctx).await?;
+    let obs = observe(ctx, rip, owner.clone(), status).await;
+    let decision = decide(&obs);
+    debug!(reservedip = %rip.name_any(), ?decision, "decided");
+    let conclusion = match decision {
+        Decision::Conclude(conclusion) => conclusion,
+        Decision::Reread { id } => {
+            // Never act on a listed observation: read the IP fresh, now.
+            ctx.listing.touch(&id);
+            return Ok(Action::requeue(Duration::ZERO));
+        }
+        Decision::Act(plan) => {
+            let outcome = act(ctx, rip, &plan).await?;
+            remember_at_rest(ctx, &owner, &plan, &outcome);
+            conclude(plan, outcome)
+        }
+    };
+    record(ctx, rip, conclusion).await
+}
+
+/// Status as cached, or read fresh when no IP is recorded: about to
+/// allocate, the cache may not show our last write yet (the IP or the
+/// allocation marker), and a lagging cache must never cause a second create.
+async fn starting_status(rip: &ReservedIP, ctx: &Context) -> Result<ReservedIPStatus, Error> {
+    let cached = rip.status.clone().unwrap_or_default();
+    if cached.public_ip_id.is_some() {
+        return Ok(cached);
+    }
+    Ok(status::fresh(ctx, rip).await?)
+}
+
+/// An IP read fresh, ours and left as it was is remembered with its etag (a
+/// delete then needs one call); any change forgets it.
+fn remember_at_rest(ctx: &Context, owner: &Owner<'_>, plan: &Plan, outcome: &Outcome) {
+    let at_rest = match (&plan.observed, outcome) {
+        (Some(ip), Outcome::Answered(_)) if !plan.step.calls_oci() => ip
+            .etag
+            .clone()
+            .filter(|_| owner.classify(ip) == Holder::Us && !ip.lifecycle_state.is_transitional())
+            .map(|etag| (ip.id.clone(), etag)),
+        _ => None,
+    };
+    // A listed observation (no etag) says nothing new: keep what was remembered.
+    if at_rest.is_some() || plan.step.calls_oci() {
+        ctx.memory.set_at_rest(owner.uid, at_rest);
+    }
+}
+
+/// Publishes the pass's events, writes its status once, and says when to look again.
+async fn record(ctx: &Context, rip: &ReservedIP, conclusion: Conclusion) -> Result<Action, Error> {
+    status::publish(ctx, rip, &conclusion.events).await;
+    let uid = rip.uid().unwrap_or_default();
+    let wait = match conclusion.requeue {
+        Requeue::Now => Duration::ZERO,
+        Requeue::After(wait) => {
+            ctx.memory.succeeded(&uid);
+            wait
+        }
+        Requeue::Backoff { at_least } => ctx.memory.backoff(&uid).max(at_least),
+    };
+    status::write(ctx, rip, &conclusion.status).await?;
+    Ok(Action::requeue(wait))
+}

@@ -1,0 +1,183 @@
+//! What a pass comes to once its OCI call answered: [`conclude`]. Pure.
+
+use super::conclusion::{Conclusion, Draft, Note, Requeue};
+use super::decision::Plan;
+use super::observation::Failure;
+use super::plan::{Step, state_of};
+use super::status::{Problem, TARGET_TAKEN, update};
+use super::target::Target;
+use crate::api::conditions::{ALLOCATED, ASSIGNED};
+use crate::api::crd::State;
+use crate::decide::ownership::{TAG_NAME, TAG_NAMESPACE};
+use crate::oci::{Lifetime, PublicIp};
+
+/// What the plan's call answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The call's answer (the observed IP when there was no call).
+    Answered(Option<PublicIp>),
+    /// OCI refused: the target private IP already has a public IP. `holder`
+    /// is that IP, when it could be read (for a message that says whose).
+    TargetTaken {
+        failure: Failure,
+        holder: Option<PublicIp>,
+    },
+    Failed(Failure),
+}
+
+/// The conclusion of an acted plan.
+pub fn conclude(plan: Plan, outcome: Outcome) -> Conclusion {
+    let Plan {
+        step,
+        target,
+        mut draft,
+        ..
+    } = plan;
+    match outcome {
+        Outcome::Answered(ip) => {
+            if let Step::Claim { .. } = step {
+                return claimed(draft, ip.as_ref());
+            }
+            if let Some(note) = announce(&step, ip.as_ref(), &target, draft.was) {
+                draft.events.push(note);
+            }
+            update(&mut draft.status, ip.as_ref(), &target, draft.generation);
+            // A target that is not there yet is looked for at the poll interval.
+            let settled = step == Step::Done && !matches!(target, Target::Absent { .. });
+            let timing = draft.timing;
+            draft.finish(
+                None,
+                Requeue::After(if settled { timing.resync } else { timing.poll }),
+            )
+        }
+        Outcome::TargetTaken { failure, holder } => target_taken(draft, &target, &failure, holder),
+        Outcome::Failed(failure) => {
+            if matches!(step, Step::Allocate { .. })
+                && failure.code.as_deref() == Some("InvalidatedRetryToken")
+            {
+                // The token was used with another body (the target changed
+                // meanwhile): the next attempt needs a fresh one. Other
+                // refusals keep it, so a retry writes no new marker.
+                draft.status.allocation_token = None;
+            }
+            let message = format!("{}: {}", step.describe(), failure.message);
+            draft.failed(&failure.reason, message)
+        }
+    }
+}
+
+/// An address claimed with our tags: recorded as held; the next pass, at
+/// once, assigns it.
+fn claimed(mut draft: Draft, ip: Option<&PublicIp>) -> Conclusion {
+    let address = ip.and_then(|ip| ip.ip_address.clone()).unwrap_or_default();
+    if let Some(ip) = ip {
+        draft.status.public_ip_id = Some(ip.id.clone());
+        draft.status.public_ip_address = ip.ip_address.clone();
+    }
+    draft.status.adopted = true;
+    draft.status.state = Some(State::Allocating);
+    draft.condition(
+        ALLOCATED,
+        true,
+        "Allocated",
+        &format!("public IP {address} is held"),
+    );
+    draft.event(
+        false,
+        "AddressTakenOver",
+        format!("took over existing public IP {address}"),
+    );
+    draft.finish(None, Requeue::Now)
+}
+
+/// The target private IP already has a public IP: say whose, take nothing.
+fn target_taken(
+    mut draft: Draft,
+    target: &Target,
+    failure: &Failure,
+    holder: Option<PublicIp>,
+) -> Conclusion {
+    let private_ip = target.private_ip_id().unwrap_or_default();
+    let message = match holder {
+        Some(other) if other.lifetime == Lifetime::Ephemeral => format!(
+            "private IP {private_ip} already has ephemeral public IP {} (hostNetwork pods use the node's primary private IP); the operator does not remove it",
+            other.ip_address.unwrap_or_default()
+        ),
+        Some(other) => {
+            let tags = &other.freeform_tags;
+            let whose = match (tags.get(TAG_NAMESPACE), tags.get(TAG_NAME)) {
+                (Some(ns), Some(n)) => format!("ReservedIP {ns}/{n}"),
+                _ => "a public IP not managed by this operator".to_string(),
+            };
+            format!(
+                "private IP {private_ip} already has public IP {} of {whose}",
+                other.ip_address.unwrap_or_default()
+            )
+        }
+        None => format!("OCI refused the assignment: {}", failure.message),
+    };
+    draft.warn_once(TARGET_TAKEN, &message);
+    let held = draft.status.public_ip_id.is_some();
+    draft.status.state = Some(if held {
+        State::Allocated
+    } else {
+        State::Pending
+    });
+    if !held {
+        // The create was refused: the next attempt needs a fresh token.
+        draft.status.allocation_token = None;
+    }
+    draft.condition(ASSIGNED, false, TARGET_TAKEN, &message);
+    let at_least = draft.timing.poll * 10;
+    let problem = Problem {
+        reason: TARGET_TAKEN.into(),
+        message,
+    };
+    draft.finish(Some(problem), Requeue::Backoff { at_least })
+}
+
+/// The event of a step, for real transitions only.
+fn announce(
+    step: &Step,
+    ip: Option<&PublicIp>,
+    target: &Target,
+    was: Option<State>,
+) -> Option<Note> {
+    let address = ip.and_then(|i| i.ip_address.clone()).unwrap_or_default();
+    let to = target.describe();
+    let (reason, message) = match step {
+        Step::Allocate { assign_to: None } => {
+            ("Allocated", format!("allocated public IP {address}"))
+        }
+        Step::Allocate { assign_to: Some(_) } => (
+            "Assigning",
+            format!("allocated public IP {address}, assigning it to {to}"),
+        ),
+        Step::Assign { .. } => (
+            "Assigning",
+            format!("assigning public IP {address} to {to}"),
+        ),
+        Step::Unassign => ("Unassigning", format!("unassigning public IP {address}")),
+        Step::Retag { .. } => (
+            "Retagged",
+            format!("restored the tags of public IP {address}"),
+        ),
+        Step::Claim { .. } => return None,
+        // A finished assignment or unassignment is worth one event.
+        Step::Wait | Step::Done => match (was, state_of(ip, target)) {
+            (Some(w), State::Assigned) if w != State::Assigned => (
+                "Assigned",
+                format!("public IP {address} is assigned to {to}"),
+            ),
+            (Some(State::Assigned | State::Unassigning), State::Allocated) => {
+                ("Unassigned", format!("public IP {address} is not assigned"))
+            }
+            _ => return None,
+        },
+    };
+    Some(Note {
+        warning: false,
+        reason: reason.into(),
+        message,
+    })
+}

@@ -1,0 +1,125 @@
+//! Releasing a public IP: on a ReservedIP's delete and for an orphan of the
+//! sweep alike. Pure: what to do next with an IP as read fresh from OCI.
+
+use std::collections::BTreeMap;
+
+use super::ownership::without_ownership;
+use super::plan::assigned_to;
+use crate::api::crd::{ReclaimPolicy, ReservedIPStatus};
+use crate::oci::PublicIp;
+
+/// The next step of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseStep {
+    /// Gone already, or not ours (any more): nothing to do.
+    Skip,
+    /// OCI is changing the IP: look again shortly.
+    Wait,
+    /// A kept IP is first taken off its private IP.
+    Unassign,
+    /// A kept IP, unassigned, loses the operator's tags (and stays).
+    Untag { tags: BTreeMap<String, String> },
+    /// Released to OCI (which unassigns and deletes in one call).
+    Delete,
+}
+
+/// Whether a ReservedIP's IP is kept (unassigned and untagged) rather than
+/// deleted: `reclaimPolicy`, else kept for a taken-over address.
+pub fn keeps(policy: Option<ReclaimPolicy>, adopted: bool) -> bool {
+    match policy {
+        Some(p) => p == ReclaimPolicy::Retain,
+        None => adopted,
+    }
+}
+
+/// Whether a delete must list the compartment for IPs tagged with the
+/// ReservedIP's UID. Not when status names the IP and no create is
+/// unfinished: the allocation marker is cleared only once the created IP is
+/// recorded, so no other IP can carry the UID. (What could slip through, an
+/// earlier create's IP after its retry token was refused as reused, is
+/// released by the orphan sweep once the ReservedIP is gone.)
+pub fn needs_listing(status: &ReservedIPStatus) -> bool {
+    status.public_ip_id.is_none() || status.allocation_token.is_some()
+}
+
+/// The next step for `ip` (read fresh); `ours`: its tags name the owner.
+pub fn next(ip: &PublicIp, ours: bool, keep: bool) -> ReleaseStep {
+    if ip.lifecycle_state.is_gone() || !ours {
+        // Never release what is not ours (re-tagged by someone, another cluster's).
+        return ReleaseStep::Skip;
+    }
+    if ip.lifecycle_state.is_transitional() {
+        return ReleaseStep::Wait;
+    }
+    match (keep, assigned_to(ip).is_some()) {
+        (true, true) => ReleaseStep::Unassign,
+        (true, false) => ReleaseStep::Untag {
+            tags: without_ownership(&ip.freeform_tags),
+        },
+        (false, _) => ReleaseStep::Delete,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::ownership::TAG_UID;
+    use crate::oci::PublicIpState;
+
+    fn ip(state: PublicIpState, on: Option<&str>) -> PublicIp {
+        let tags = BTreeMap::from([
+            (TAG_UID.to_string(), "u1".to_string()),
+            ("owner".to_string(), "team".to_string()),
+        ]);
+        PublicIp::for_test(state, on, tags)
+    }
+
+    #[test]
+    fn an_ip_is_deleted_unless_kept() {
+        let assigned = ip(PublicIpState::Assigned, Some("p1"));
+        assert_eq!(next(&assigned, true, false), ReleaseStep::Delete);
+        assert_eq!(next(&assigned, true, true), ReleaseStep::Unassign);
+        let free = ip(PublicIpState::Available, None);
+        assert_eq!(
+            next(&free, true, true),
+            ReleaseStep::Untag {
+                tags: BTreeMap::from([("owner".to_string(), "team".to_string())])
+            },
+            "a kept IP keeps the user's tags, loses ours"
+        );
+    }
+
+    #[test]
+    fn never_releases_what_is_not_ours_or_gone_and_waits_for_oci() {
+        let free = ip(PublicIpState::Available, None);
+        assert_eq!(next(&free, false, false), ReleaseStep::Skip);
+        assert_eq!(
+            next(&ip(PublicIpState::Terminated, None), true, false),
+            ReleaseStep::Skip
+        );
+        assert_eq!(
+            next(&ip(PublicIpState::Assigning, Some("p1")), true, false),
+            ReleaseStep::Wait
+        );
+    }
+
+    #[test]
+    fn taken_over_addresses_are_kept_by_default() {
+        assert!(keeps(None, true));
+        assert!(!keeps(None, false));
+        assert!(!keeps(Some(ReclaimPolicy::Delete), true));
+        assert!(keeps(Some(ReclaimPolicy::Retain), false));
+    }
+
+    #[test]
+    fn a_delete_lists_the_compartment_only_when_status_cannot_say() {
+        let mut status = ReservedIPStatus::default();
+        assert!(needs_listing(&status), "nothing recorded");
+        status.allocation_token = Some("t".into());
+        assert!(needs_listing(&status), "a create is unfinished");
+        status.public_ip_id = Some("ip1".into());
+        assert!(needs_listing(&status), "a create is unfinished");
+        status.allocation_token = None;
+        assert!(!needs_listing(&status), "status names the one IP");
+    }
+}

@@ -1,0 +1,186 @@
+//! What a pass comes to once its call answered: the status, the events and
+//! when to look again.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::decide::ownership::{TAG_NAME, TAG_NAMESPACE};
+use crate::decide::plan::Step;
+use crate::decide::{How, Outcome, Requeue, conclude};
+use crate::oci::Lifetime;
+
+fn answered(case: &Case, ip: Option<PublicIp>) -> Conclusion {
+    conclude(case.plan(), Outcome::Answered(ip))
+}
+
+#[test]
+fn a_created_ip_is_recorded_and_its_marker_cleared() {
+    let mut case = Case::new().with_pod_target();
+    case.status.allocation_token = Some("t1".into());
+    let c = answered(&case, Some(ours(PublicIpState::Assigning, Some("p1"))));
+    assert_eq!(
+        c.status.public_ip_id.as_deref(),
+        Some("ocid1.publicip.oc1..x")
+    );
+    assert_eq!(c.status.public_ip_address.as_deref(), Some("192.0.2.1"));
+    assert_eq!(c.status.allocation_token, None);
+    assert_eq!(c.status.state, Some(State::Assigning));
+    assert_eq!(
+        c.requeue,
+        Requeue::After(TIMING.poll),
+        "watch the change finish"
+    );
+    assert_eq!(c.events[0].reason, "Assigning");
+    assert!(c.events[0].message.contains("pod web-0 (10.0.65.3)"));
+    assert_eq!(c.status.observed_generation, Some(3));
+}
+
+#[test]
+fn a_settled_ip_is_looked_at_again_only_at_the_resync() {
+    let case =
+        Case::holding(ours(PublicIpState::Assigned, Some("p1")), How::Read).with_pod_target();
+    let plan = case.plan();
+    assert_eq!(plan.step, Step::Done);
+    let ip = plan.observed.clone();
+    assert_eq!(
+        conclude(plan, Outcome::Answered(ip)).requeue,
+        Requeue::After(TIMING.resync)
+    );
+    // A target that is not there yet is looked for at the poll interval.
+    let mut absent = Case::holding(ours(PublicIpState::Available, None), How::Read);
+    absent.target = Some(Ok(Target::Absent {
+        reason: "PodNotFound",
+        message: "pod web-0 does not exist (yet)".into(),
+    }));
+    let plan = absent.plan();
+    assert_eq!(plan.step, Step::Done);
+    let ip = plan.observed.clone();
+    let c = conclude(plan, Outcome::Answered(ip));
+    assert_eq!(c.requeue, Requeue::After(TIMING.poll));
+    assert_eq!(cond(&c.status, READY), ("False", "PodNotFound"));
+}
+
+#[test]
+fn a_finished_assignment_and_unassignment_are_announced_once() {
+    let mut case =
+        Case::holding(ours(PublicIpState::Assigned, Some("p1")), How::Read).with_pod_target();
+    case.status.state = Some(State::Assigning);
+    let ip = Some(ours(PublicIpState::Assigned, Some("p1")));
+    let c = answered(&case, ip.clone());
+    assert_eq!(c.events.len(), 1);
+    assert_eq!(c.events[0].reason, "Assigned");
+    case.status.state = Some(State::Assigned);
+    assert!(answered(&case, ip).events.is_empty(), "already assigned");
+    let mut off = Case::holding(ours(PublicIpState::Available, None), How::Read);
+    off.status.state = Some(State::Unassigning);
+    let c = answered(&off, Some(ours(PublicIpState::Available, None)));
+    assert_eq!(c.events[0].reason, "Unassigned");
+}
+
+#[test]
+fn a_taken_target_says_whose_ip_is_there_and_holds_back() {
+    let case = Case::holding(ours(PublicIpState::Available, None), How::Read).with_pod_target();
+    let theirs = ip_tagged(
+        PublicIpState::Assigned,
+        Some("p1"),
+        BTreeMap::from([
+            (TAG_NAMESPACE.to_string(), "team-b".to_string()),
+            (TAG_NAME.to_string(), "db".to_string()),
+        ]),
+    );
+    let c = conclude(
+        case.plan(),
+        Outcome::TargetTaken {
+            failure: failure("OCIConflict", "Conflict", true),
+            holder: Some(theirs),
+        },
+    );
+    assert_eq!(cond(&c.status, ASSIGNED), ("False", "TargetHasPublicIP"));
+    assert_eq!(cond(&c.status, READY), ("False", "TargetHasPublicIP"));
+    assert!(
+        c.events[0].message.contains("ReservedIP team-b/db"),
+        "{:?}",
+        c.events
+    );
+    assert_eq!(
+        c.status.state,
+        Some(State::Allocated),
+        "the IP is still held"
+    );
+    assert_eq!(
+        c.requeue,
+        Requeue::Backoff {
+            at_least: TIMING.poll * 10
+        }
+    );
+    let mut ephemeral = ours(PublicIpState::Assigned, Some("p1"));
+    ephemeral.lifetime = Lifetime::Ephemeral;
+    let c = conclude(
+        case.plan(),
+        Outcome::TargetTaken {
+            failure: failure("OCIConflict", "Conflict", true),
+            holder: Some(ephemeral),
+        },
+    );
+    assert!(c.events[0].message.contains("ephemeral public IP"));
+}
+
+#[test]
+fn a_create_refused_for_a_taken_target_drops_its_token() {
+    let mut case = Case::new().with_pod_target();
+    case.status.allocation_token = Some("t1".into());
+    let c = conclude(
+        case.plan(),
+        Outcome::TargetTaken {
+            failure: failure("OCIConflict", "Conflict", true),
+            holder: None,
+        },
+    );
+    assert_eq!(c.status.allocation_token, None);
+    assert_eq!(c.status.state, Some(State::Pending));
+    assert!(
+        c.events[0]
+            .message
+            .starts_with("OCI refused the assignment")
+    );
+}
+
+#[test]
+fn an_invalidated_retry_token_is_replaced_and_other_failures_keep_it() {
+    let mut case = Case::new().with_pod_target();
+    case.status.allocation_token = Some("t1".into());
+    let invalidated = failure("OCIInvalidatedRetryToken", "InvalidatedRetryToken", true);
+    let c = conclude(case.plan(), Outcome::Failed(invalidated));
+    assert_eq!(c.status.allocation_token, None);
+    let limit = failure("OCILimitExceeded", "LimitExceeded", false);
+    let c = conclude(case.plan(), Outcome::Failed(limit));
+    assert_eq!(c.status.allocation_token.as_deref(), Some("t1"));
+    assert_eq!(cond(&c.status, READY), ("False", "OCILimitExceeded"));
+    let message = conditions::get(&c.status.conditions, READY)
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.starts_with("creating the public IP: "), "{message}");
+    assert!(
+        !message.contains("Allocate {"),
+        "no Debug output: {message}"
+    );
+}
+
+#[test]
+fn a_repeated_failure_keeps_its_first_message_and_is_announced_once() {
+    let mut case = Case::holding(ours(PublicIpState::Available, None), How::Read).with_pod_target();
+    let first = conclude(
+        case.plan(),
+        Outcome::Failed(failure("OCIInternalError", "InternalError", false)),
+    );
+    assert_eq!(first.events.len(), 1);
+    case.status = first.status.clone();
+    let mut again = failure("OCIInternalError", "InternalError", false);
+    again.message = "OCI answered InternalError (opc-request-id: r2)".into();
+    let second = conclude(case.plan(), Outcome::Failed(again));
+    assert!(second.events.is_empty());
+    let message =
+        |c: &Conclusion| conditions::get(&c.status.conditions, READY).map(|c| c.message.clone());
+    assert_eq!(message(&second), message(&first), "status is not rewritten");
+    assert_eq!(second.status, first.status);
+}
