@@ -18,7 +18,7 @@ use crate::api::crd::ReservedIP;
 use crate::decide::Note;
 use crate::decide::ownership::{self, Holder, Owner};
 use crate::decide::release::{keeps, needs_listing};
-use crate::oci::{ListPublicIpsQuery, OciError, UpdatePublicIpDetails};
+use crate::oci::{OciError, UpdatePublicIpDetails};
 
 pub async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     // The cache may lag behind our own last status write (the one that
@@ -32,13 +32,11 @@ pub async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     let mut ids: Vec<String> = status.public_ip_id.iter().cloned().collect();
     if needs_listing(&status) {
         // An IP of an unfinished create is found only by its tags.
-        let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
-        let listed = ctx
-            .oci
-            .list_public_ips(&query)
+        let ours = ctx
+            .list_ours(&owner, None)
             .await
             .map_err(|e| failed(rip, "finding the ReservedIP's public IPs", e))?;
-        for ip in owner.keep_ours(listed) {
+        for ip in ours {
             if !ids.contains(&ip.id) {
                 ids.push(ip.id);
             }
@@ -110,13 +108,11 @@ async fn let_go_on_uninstall(
     rip: &ReservedIP,
     owner: &Owner<'_>,
 ) -> Result<Action, Error> {
-    let query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
-    let listed = ctx
-        .oci
-        .list_public_ips(&query)
+    let ours = ctx
+        .list_ours(owner, None)
         .await
         .map_err(|e| failed(rip, "finding the ReservedIP's public IPs", e))?;
-    for ip in owner.keep_ours(listed) {
+    for ip in ours {
         let mut tags = ownership::without_ownership(&ip.freeform_tags);
         tags.insert(
             ownership::TAG_RETAINED.to_string(),

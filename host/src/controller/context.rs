@@ -13,7 +13,7 @@ use crate::cache::listing::{InvalidatingWrites, IpListing};
 use crate::cache::own_writes::OwnWrites;
 use crate::decide::Timing;
 use crate::decide::ownership::Owner;
-use crate::oci::OciNetwork;
+use crate::oci::{ListPublicIpsQuery, OciError, OciNetwork, PublicIp};
 use crate::policy::PolicyEngine;
 use crate::resolve::TargetResolver;
 
@@ -111,6 +111,19 @@ impl Context {
             name: rip.metadata.name.as_deref().ok_or_else(incomplete)?,
             uid: rip.metadata.uid.as_deref().ok_or_else(incomplete)?,
         })
+    }
+
+    /// The compartment's live public IPs that carry `owner`'s tags (of
+    /// `pool`, if given): what an unfinished create made, what a delete
+    /// releases, what an uninstall lets go of.
+    pub async fn list_ours(
+        &self,
+        owner: &Owner<'_>,
+        pool: Option<String>,
+    ) -> Result<Vec<PublicIp>, OciError> {
+        let mut query = ListPublicIpsQuery::region(&self.settings.compartment_id);
+        query.public_ip_pool_id = pool;
+        Ok(owner.keep_ours(self.oci.list_public_ips(&query).await?))
     }
 
     /// Forgets what this process remembers of a ReservedIP that is gone.

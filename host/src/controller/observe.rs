@@ -15,7 +15,7 @@ use crate::decide::pass::{holds_ip, needs_target};
 use crate::decide::{
     Failure, How, Observation, PublicIpSeen, Read, ResolvedTarget, Target, what_to_read,
 };
-use crate::oci::{ListPublicIpsQuery, OciError};
+use crate::oci::OciError;
 
 /// Observes `rip`, starting from `status`.
 pub async fn observe<'a>(
@@ -102,23 +102,19 @@ async fn public_ip(
             Err(e) if e.is_not_found() => PublicIpSeen::AddressNotFound,
             Err(e) => failed(&e),
         },
-        Read::ByTags { pool } => {
-            let mut query = ListPublicIpsQuery::region(&ctx.settings.compartment_id);
-            query.public_ip_pool_id = pool;
-            match ctx.oci.list_public_ips(&query).await {
-                Ok(listed) => match owner.keep_ours(listed).into_iter().next() {
-                    Some(ip) => {
-                        info!(reservedip = %rip.name_any(), id = %ip.id, "recovered the public IP of an unfinished create");
-                        PublicIpSeen::Found {
-                            ip,
-                            how: How::Recovered,
-                        }
+        Read::ByTags { pool } => match ctx.list_ours(owner, pool).await {
+            Ok(ours) => match ours.into_iter().next() {
+                Some(ip) => {
+                    info!(reservedip = %rip.name_any(), id = %ip.id, "recovered the public IP of an unfinished create");
+                    PublicIpSeen::Found {
+                        ip,
+                        how: How::Recovered,
                     }
-                    None => PublicIpSeen::Nothing,
-                },
-                Err(e) => failed(&e),
-            }
-        }
+                }
+                None => PublicIpSeen::Nothing,
+            },
+            Err(e) => failed(&e),
+        },
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use integration_tests::{OperatorSandbox, repo_root, rip_yaml};
-use k8s_oci_operator::crd::State;
+use k8s_oci_operator::api::crd::State;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
