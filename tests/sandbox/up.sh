@@ -5,6 +5,7 @@
 # operator running as a local process with the deploy/ ServiceAccount's
 # credentials (so the shipped RBAC is what it runs with).
 # Idempotent. Writes .sandbox/env (KUBECONFIG, PATH, OCI_EMULATOR_URL).
+# OPERATOR_BIN and EMULATOR_BIN name binaries built already (no cargo build).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,16 +19,19 @@ CLUSTER=sandbox tests/cluster/up.sh
 # shellcheck source=/dev/null
 . "$sandbox/env"
 
-# Not quiet: on a fresh machine this is the long step, and cargo prints a line per crate.
-log "building the operator and the emulator (cargo; several minutes the first time)"
-build_start=$SECONDS
-cargo build --bin k8s-oci-operator --bin oci-emulator
-log "built in $((SECONDS - build_start))s"
-bin=$CARGO_TARGET_DIR/debug
+operator_bin=${OPERATOR_BIN:-$CARGO_TARGET_DIR/debug/k8s-oci-operator}
+emulator_bin=${EMULATOR_BIN:-$CARGO_TARGET_DIR/debug/oci-emulator}
+if [ -z "${OPERATOR_BIN:-}${EMULATOR_BIN:-}" ]; then
+  # Not quiet: on a fresh machine this is the long step, and cargo prints a line per crate.
+  log "building the operator and the emulator (cargo; several minutes the first time)"
+  build_start=$SECONDS
+  cargo build --bin k8s-oci-operator --bin oci-emulator
+  log "built in $((SECONDS - build_start))s"
+fi
 
 if ! alive "$sandbox/emulator.pid"; then
   log "starting the OCI emulator"
-  "$bin/oci-emulator" --listen 127.0.0.1:0 --seed tests/oci-emulator/seeds/sandbox.yaml \
+  "$emulator_bin" --listen 127.0.0.1:0 --seed tests/oci-emulator/seeds/sandbox.yaml \
     >"$sandbox/emulator.out" 2>"$sandbox/emulator.log" &
   echo $! >"$sandbox/emulator.pid"
   for _ in $(seq 100); do grep -q "listening on" "$sandbox/emulator.out" 2>/dev/null && break; sleep 0.1; done
@@ -68,7 +72,7 @@ KC
   OCI_SUBNET_IDS=ocid1.subnet.oc1.sandbox.pods,ocid1.subnet.oc1.sandbox.nodes \
   HEALTH_ADDR=127.0.0.1:$health_port \
   RUST_LOG=${RUST_LOG:-info,kube=warn} \
-    "$bin/k8s-oci-operator" run >"$sandbox/operator.log" 2>&1 &
+    "$operator_bin" run >"$sandbox/operator.log" 2>&1 &
   echo $! >"$sandbox/operator.pid"
 fi
 port=$(cat "$sandbox/operator.port")

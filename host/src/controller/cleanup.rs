@@ -29,55 +29,73 @@ pub async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         return let_go_on_uninstall(ctx, rip, &owner).await;
     }
     let keep = keeps(rip.spec.reclaim_policy, status.adopted);
-    let mut ids: Vec<String> = status.public_ip_id.iter().cloned().collect();
-    if needs_listing(&status) {
-        // An IP of an unfinished create is found only by its tags.
+    let named = status.public_ip_id.as_deref();
+    let mut named_released = false;
+    if let Some(id) = named {
+        let etag = ctx
+            .memory
+            .at_rest(owner.uid)
+            .filter(|(known, _)| known == id)
+            .map(|(_, etag)| etag);
+        let address = status.public_ip_address.as_deref();
+        named_released = release_one(ctx, rip, &owner, id, address, keep, etag.as_deref()).await?;
+    }
+    // Status names the one IP, unless a create is unfinished (its IP is
+    // found only by its tags) or the IP it names proved gone or not ours
+    // (status is not authority): then every IP with our tags is released.
+    if needs_listing(&status) || !named_released {
         let ours = ctx
             .list_ours(&owner, None)
             .await
             .map_err(|e| failed(rip, "finding the ReservedIP's public IPs", e))?;
-        for ip in ours {
-            if !ids.contains(&ip.id) {
-                ids.push(ip.id);
-            }
+        for ip in ours.iter().filter(|ip| Some(ip.id.as_str()) != named) {
+            let address = ip.ip_address.as_deref();
+            release_one(ctx, rip, &owner, &ip.id, address, keep, None).await?;
         }
-    }
-    let at_rest = ctx.memory.at_rest(owner.uid);
-    for id in ids {
-        let etag = at_rest
-            .as_ref()
-            .filter(|(known, _)| *known == id)
-            .map(|(_, etag)| etag.as_str());
-        let ours = |ip: &_| owner.classify(ip) == Holder::Us;
-        let released = release(ctx.oci.as_ref(), &id, ours, keep, etag)
-            .await
-            .map_err(|e| failed(rip, "releasing the public IP", e))?;
-        let (address, kept) = match released {
-            Released::Skipped => {
-                warn!(%id, "public IP gone or no longer ours; letting go without touching it");
-                continue;
-            }
-            Released::Pending(what) => return Err(Error::CleanupPending(what)),
-            Released::Done { address, kept } => (address, kept),
-        };
-        let address = address
-            .or_else(|| status.public_ip_address.clone())
-            .unwrap_or_default();
-        let message = if kept {
-            format!("retained public IP {address} (unassigned, untagged)")
-        } else {
-            format!("released public IP {address}")
-        };
-        let note = Note {
-            warning: false,
-            reason: "Released".into(),
-            message,
-        };
-        status::publish(ctx, rip, &[note]).await;
     }
     ctx.forget(owner.uid);
     crate::crash_point::hit("before:finalizer-removal");
     Ok(Action::await_change())
+}
+
+/// Releases one IP and announces it; `Ok(false)` when it was gone or not
+/// ours, an error while the release is not finished.
+async fn release_one(
+    ctx: &Context,
+    rip: &ReservedIP,
+    owner: &Owner<'_>,
+    id: &str,
+    known_address: Option<&str>,
+    keep: bool,
+    at_rest_etag: Option<&str>,
+) -> Result<bool, Error> {
+    let ours = |ip: &_| owner.classify(ip) == Holder::Us;
+    let released = release(ctx.oci.as_ref(), id, ours, keep, at_rest_etag)
+        .await
+        .map_err(|e| failed(rip, "releasing the public IP", e))?;
+    let (address, kept) = match released {
+        Released::Skipped => {
+            warn!(%id, "public IP gone or no longer ours; letting go without touching it");
+            return Ok(false);
+        }
+        Released::Pending(what) => return Err(Error::CleanupPending(what)),
+        Released::Done { address, kept } => (address, kept),
+    };
+    let address = address
+        .or(known_address.map(str::to_string))
+        .unwrap_or_default();
+    let message = if kept {
+        format!("retained public IP {address} (unassigned, untagged)")
+    } else {
+        format!("released public IP {address}")
+    };
+    let note = Note {
+        warning: false,
+        reason: "Released".into(),
+        message,
+    };
+    status::publish(ctx, rip, &[note]).await;
+    Ok(true)
 }
 
 /// An OCI failure during cleanup: logged, returned as an error so the finalizer stays.

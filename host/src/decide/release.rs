@@ -33,11 +33,13 @@ pub fn keeps(policy: Option<ReclaimPolicy>, adopted: bool) -> bool {
 }
 
 /// Whether a delete must list the compartment for IPs tagged with the
-/// ReservedIP's UID. Not when status names the IP and no create is
-/// unfinished: the allocation marker is cleared only once the created IP is
-/// recorded, so no other IP can carry the UID. (What could slip through, an
-/// earlier create's IP after its retry token was refused as reused, is
-/// released by the orphan sweep once the ReservedIP is gone.)
+/// ReservedIP's UID before anything else. Not when status names the IP and
+/// no create is unfinished: the allocation marker is cleared only once the
+/// created IP is recorded, so no other IP can carry the UID. (The caller
+/// lists anyway when the IP status names proves gone or not ours: status is
+/// not authority. What could still slip through, an earlier create's IP
+/// after its retry token was refused as reused, is released by the orphan
+/// sweep once the ReservedIP is gone.)
 pub fn needs_listing(status: &ReservedIPStatus) -> bool {
     status.public_ip_id.is_none() || status.allocation_token.is_some()
 }

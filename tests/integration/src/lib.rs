@@ -408,32 +408,44 @@ static OPERATOR_BINARY: OnceCell<std::path::PathBuf> = OnceCell::const_new();
 /// The `k8s-oci-operator` binary, built once per test process.
 pub async fn operator_binary() -> Result<std::path::PathBuf> {
     OPERATOR_BINARY
-        .get_or_try_init(|| async {
-            let status = tokio::process::Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "k8s-oci-operator",
-                    "--bin",
-                    "k8s-oci-operator",
-                ])
-                .status()
-                .await
-                .context("building k8s-oci-operator")?;
-            if !status.success() {
-                bail!("building k8s-oci-operator failed");
-            }
-            // Tests run from <target>/debug/deps/<test binary>.
-            let exe = std::env::current_exe()?;
-            let dir = exe
-                .parent()
-                .and_then(|d| d.parent())
-                .context("target directory")?;
-            Ok(dir.join("k8s-oci-operator"))
-        })
+        .get_or_try_init(|| binary("k8s-oci-operator", "k8s-oci-operator"))
         .await
         .cloned()
+}
+
+/// Binary `bin` as `cargo test` built it (it builds the binaries of every
+/// package with integration tests, the emulator's among them); built with
+/// [`binary`] only if missing, since a build of one package resolves the
+/// workspace's features anew and rebuilds much of the dependency tree.
+pub async fn built_binary(bin: &str) -> Result<std::path::PathBuf> {
+    let built = target_debug_dir()?.join(bin);
+    if built.is_file() {
+        return Ok(built);
+    }
+    binary(bin, bin).await
+}
+
+fn target_debug_dir() -> Result<std::path::PathBuf> {
+    // Tests run from <target>/debug/deps/<test binary>.
+    let exe = std::env::current_exe()?;
+    Ok(exe
+        .parent()
+        .and_then(|d| d.parent())
+        .context("target directory")?
+        .to_path_buf())
+}
+
+/// Binary `bin` of workspace package `package`, built (debug) if needed.
+pub async fn binary(package: &str, bin: &str) -> Result<std::path::PathBuf> {
+    let status = tokio::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", package, "--bin", bin])
+        .status()
+        .await
+        .with_context(|| format!("building {bin}"))?;
+    if !status.success() {
+        bail!("building {bin} failed");
+    }
+    Ok(target_debug_dir()?.join(bin))
 }
 
 /// The operator as a separate process (for SIGKILL and failover tests),

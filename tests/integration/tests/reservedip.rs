@@ -225,16 +225,16 @@ async fn allocate_and_assign_in_one_step_then_release_in_one_step() -> Result<()
     assert_eq!(sb.calls("UpdatePublicIp"), 0, "no separate assign call");
     let id = status_field(&rip, |s| s.public_ip_id.clone());
 
-    // Delete while assigned: unassigned and released in one call, with the
-    // etag of the IP as last seen at rest (no listing, no read first).
+    // Delete while assigned: unassigned and released in one DeletePublicIp.
+    // Status names the one IP, so the compartment is not listed; a read comes
+    // first only when the IP was last seen in the shared listing (no etag),
+    // as here, where the listing is at most 2.5 s old (`controller::release`
+    // and `release.rs` show the one-call path).
     sb.emulator.reset_calls();
     sb.delete_and_wait("my-reserved-ip").await?;
     assert_eq!(sb.calls("DeletePublicIp"), 1);
-    assert_eq!(
-        sb.calls("GetPublicIp") + sb.calls("ListPublicIps"),
-        0,
-        "no read before the delete"
-    );
+    assert_eq!(sb.calls("ListPublicIps"), 0, "no listing on a delete");
+    assert!(sb.calls("GetPublicIp") <= 1);
     let ip = sb.public_ip(&id);
     assert!(
         ip.as_ref()
@@ -408,9 +408,17 @@ async fn a_delete_never_releases_an_ip_changed_behind_its_back_without_reading_i
 
     sb.emulator.reset_calls();
     sb.delete_and_wait("my-reserved-ip").await?;
-    // The one-call delete was refused (the etag changed), the fresh read
-    // showed the IP is no longer ours, and it was left alone.
-    assert_eq!(sb.calls("DeletePublicIp"), 1, "only the refused attempt");
+    // Whether the delete was tried with a remembered etag (and refused: the
+    // IP changed) or the IP was read first, the fresh read showed it is no
+    // longer ours, and it was left alone.
+    assert!(
+        sb.calls("DeletePublicIp") <= 1,
+        "at most the refused attempt"
+    );
+    assert!(
+        sb.calls("GetPublicIp") >= 1,
+        "read before anything is released"
+    );
     let ip = sb.public_ip(&id).context("ip")?;
     assert!(is_live(&ip), "released although no longer ours: {ip}");
     // Hand it back, so other-ip's own release finds exactly one IP per owner.

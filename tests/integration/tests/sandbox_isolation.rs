@@ -36,7 +36,7 @@ struct Sandbox {
 }
 
 impl Sandbox {
-    fn up() -> Result<Self> {
+    async fn up() -> Result<Self> {
         let root = repo_root();
         let dir = root.join(".sandbox");
         let running = dir.join("cluster.ready").is_file()
@@ -45,7 +45,13 @@ impl Sandbox {
                 .and_then(|pid| pid.trim().parse::<i32>().ok())
                 .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if !running {
+            // The binaries the tests use, not a build of its own (which
+            // would resolve the workspace's features anew and rebuild).
+            let operator = integration_tests::operator_binary().await?;
+            let emulator = integration_tests::built_binary("oci-emulator").await?;
             let out = Command::new(root.join("tests/sandbox/up.sh"))
+                .env("OPERATOR_BIN", operator)
+                .env("EMULATOR_BIN", emulator)
                 .output()
                 .context("running tests/sandbox/up.sh")?;
             if !out.status.success() {
@@ -138,7 +144,7 @@ fn server_of(kubeconfig: &Path) -> Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_sandbox_operator_never_touches_a_tests_objects() -> Result<()> {
-    let sandbox = Sandbox::up()?;
+    let sandbox = Sandbox::up().await?;
     let tests_kubeconfig = PathBuf::from(
         std::env::var_os("KUBECONFIG").context("KUBECONFIG is not set (use make test)")?,
     );
