@@ -115,15 +115,7 @@ impl OperatorSandbox {
     /// Starts (or restarts) the in-process operator.
     pub fn start_operator(&mut self) -> Result<()> {
         self.stop_operator();
-        let config = oci_emulator::crate_dir()
-            .join("testdata")
-            .join("oci-config");
-        let credentials = OciCredentials::from_config_file(&config, "DEFAULT")?;
-        let oci = HttpOciClient::new(
-            credentials,
-            &self.emulator.base_url(),
-            Duration::from_secs(5),
-        )?;
+        let oci = self.oci_client()?;
         let settings = Settings {
             compartment_id: COMPARTMENT.into(),
             cluster_id: self.cluster_id.clone(),
@@ -329,6 +321,19 @@ impl OperatorSandbox {
             .iter()
             .find(|p| p["id"] == id)
             .cloned()
+    }
+
+    /// An OCI client of this sandbox's emulator (the operator's own, or a
+    /// test's for changes made behind the operator's back).
+    pub fn oci_client(&self) -> Result<HttpOciClient> {
+        let config = oci_emulator::crate_dir()
+            .join("testdata")
+            .join("oci-config");
+        Ok(HttpOciClient::new(
+            OciCredentials::from_config_file(&config, "DEFAULT")?,
+            &self.emulator.base_url(),
+            Duration::from_secs(5),
+        )?)
     }
 
     /// Count of calls the emulator answered for `operation` (any status).

@@ -10,22 +10,11 @@ use anyhow::{Context, Result};
 use integration_tests::{COMPARTMENT, OperatorSandbox, is_live, rip_yaml, state};
 use k8s_oci_operator::api::crd::{ReservedIP, State};
 use k8s_oci_operator::decide::ownership::{TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID};
-use k8s_oci_operator::oci::{CreatePublicIpDetails, HttpOciClient, OciCredentials, OciNetwork};
+use k8s_oci_operator::oci::{CreatePublicIpDetails, OciNetwork};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use oci_emulator::{FaultConfig, FaultRule, RateLimit};
 use serde_json::json;
 use test_support::wait_until;
-
-fn oci_client(sb: &OperatorSandbox) -> Result<HttpOciClient> {
-    let config = oci_emulator::crate_dir()
-        .join("testdata")
-        .join("oci-config");
-    Ok(HttpOciClient::new(
-        OciCredentials::from_config_file(&config, "DEFAULT")?,
-        &sb.emulator.base_url(),
-        Duration::from_secs(5),
-    )?)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphans_of_this_cluster_are_released_and_nothing_else_is_touched() -> Result<()> {
@@ -35,7 +24,7 @@ async fn orphans_of_this_cluster_are_released_and_nothing_else_is_touched() -> R
     let doomed_ip = doomed.status.and_then(|s| s.public_ip_id).context("ip")?;
 
     // IPs the sweep must leave alone: another cluster's, and an untagged one.
-    let oci = oci_client(&sb)?;
+    let oci = sb.oci_client()?;
     let tags = |cluster: &str, name: &str| -> BTreeMap<String, String> {
         BTreeMap::from([
             (TAG_CLUSTER.to_string(), cluster.to_string()),

@@ -345,14 +345,7 @@ async fn drift_is_put_back() -> Result<()> {
         .await?;
     let id = status_field(&rip, |s| s.public_ip_id.clone());
     // Someone unassigns and retags the IP behind the operator's back.
-    let config = oci_emulator::crate_dir()
-        .join("testdata")
-        .join("oci-config");
-    let oci = k8s_oci_operator::oci::HttpOciClient::new(
-        k8s_oci_operator::oci::OciCredentials::from_config_file(&config, "DEFAULT")?,
-        &sb.emulator.base_url(),
-        Duration::from_secs(5),
-    )?;
+    let oci = sb.oci_client()?;
     use k8s_oci_operator::oci::{OciNetwork, UpdatePublicIpDetails};
     oci.update_public_ip(
         &id,
@@ -386,14 +379,7 @@ async fn a_delete_never_releases_an_ip_changed_behind_its_back_without_reading_i
         .wait_state("my-reserved-ip", State::Assigned, true)
         .await?;
     let other = sb.wait_state("other-ip", State::Allocated, true).await?;
-    let config = oci_emulator::crate_dir()
-        .join("testdata")
-        .join("oci-config");
-    let oci = k8s_oci_operator::oci::HttpOciClient::new(
-        k8s_oci_operator::oci::OciCredentials::from_config_file(&config, "DEFAULT")?,
-        &sb.emulator.base_url(),
-        Duration::from_secs(5),
-    )?;
+    let oci = sb.oci_client()?;
     // Someone re-tags my-reserved-ip's IP as other-ip's, behind the operator's back.
     let id = status_field(&rip, |s| s.public_ip_id.clone());
     let mut tags = sb.public_ip(&id).context("ip")?["freeformTags"].clone();
