@@ -39,6 +39,9 @@ out=$(mktemp)
 # The reliability scenarios append their rows here (issue 6's table).
 RELIABILITY_REPORT=$(mktemp)
 export RELIABILITY_REPORT
+# The tenancy attacks append theirs here (issue 12's table).
+TENANCY_REPORT=$(mktemp)
+export TENANCY_REPORT
 phase "cargo test (unit, contract and cluster tests; builds the test binaries first)"
 set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$out"
@@ -49,6 +52,10 @@ phase "reliability scenarios (leaked, double-allocated and lost public IPs)"
 # Built by the cargo test above (cargo test builds the packages' binaries).
 "$CARGO_TARGET_DIR/debug/reliability-table" "$RELIABILITY_REPORT" || status=1
 rm -f "$RELIABILITY_REPORT"
+
+phase "tenancy table (attacks by a tenant: refused, OCI untouched)"
+"$CARGO_TARGET_DIR/debug/tenancy-table" "$TENANCY_REPORT" || status=1
+rm -f "$TENANCY_REPORT"
 
 # cargo prints one "test result:" line per test binary; add them up.
 summary=$(awk '/^test result:/ {

@@ -7,6 +7,11 @@ use clap::{Args, ValueEnum};
 
 use crate::oci::{HttpOciClient, Limits, OciCredentials, OciError, region_endpoint};
 
+/// The shipped per-namespace cap: enough for a team's services, well under
+/// OCI's default regional limit of reserved public IPs, so no one namespace
+/// can exhaust it for the others.
+pub const DEFAULT_MAX_RESERVED_IPS_PER_NAMESPACE: u32 = 20;
+
 /// Settings of `k8s-oci-operator run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunConfig {
@@ -87,6 +92,17 @@ pub struct RunConfig {
     /// Watch ReservedIPs (and pods) of this namespace only; all namespaces when unset.
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub namespace: Option<String>,
+
+    /// The operator's own namespace (set from the pod's namespace by the
+    /// deployment): pods there never get a public IP.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub operator_namespace: Option<String>,
+
+    /// How many ReservedIPs of one namespace may hold a public IP; the
+    /// namespace annotation `oci.k8s.logmein.com/max-reserved-ips` overrides
+    /// it. 0: no cap.
+    #[arg(long, env = "MAX_RESERVED_IPS_PER_NAMESPACE", default_value_t = DEFAULT_MAX_RESERVED_IPS_PER_NAMESPACE)]
+    pub max_reserved_ips_per_namespace: u32,
 
     /// Namespace of the leader-election Lease. Set it (the operator's own
     /// namespace) to run several replicas: only the Lease holder reconciles.

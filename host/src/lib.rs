@@ -14,11 +14,13 @@
 //!   implementation over HTTP with oci-rust-sdk's request signing.
 //! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
 //!   assignment eligibility); [`policy_cli`]: `k8s-oci-operator policy eval`.
+//! - [`cidr`]: IPv4 CIDR blocks.
 //! - [`config`]: the operator's settings (flags and environment).
 //! - [`crash_point`]: aborts at a chosen point, for the crash tests only.
 
 pub mod api;
 pub mod cache;
+pub mod cidr;
 pub mod config;
 pub mod controller;
 pub mod crash_point;

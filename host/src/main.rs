@@ -98,6 +98,9 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         orphan_interval: Duration::from_secs(config.orphan_sweep_interval_seconds),
         orphan_grace: Duration::from_secs(config.orphan_grace_seconds),
         missing_grace: Duration::from_secs(config.missing_grace_seconds),
+        operator_namespace: config.operator_namespace.clone(),
+        max_reserved_ips_per_namespace: Some(config.max_reserved_ips_per_namespace)
+            .filter(|n| *n > 0),
     };
     let metrics = OciMetrics::default();
     let mut registry = Registry::with_prefix("k8s_oci_operator");

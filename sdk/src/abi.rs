@@ -381,7 +381,13 @@ pub struct EligibilityRequest {
 /// ```
 /// use k8s_oci_operator_policy_sdk::Target;
 /// let t: Target = serde_json::from_str(r#"{"kind":"privateIP","address":"10.0.0.5"}"#).unwrap();
-/// assert_eq!(t, Target::PrivateIp { address: Some("10.0.0.5".into()), id: None, subnet_id: None });
+/// assert_eq!(t, Target::PrivateIp {
+///     address: Some("10.0.0.5".into()),
+///     id: None,
+///     subnet_id: None,
+///     pod_namespace: None,
+///     node_ip: false,
+/// });
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -398,6 +404,10 @@ pub enum Target {
         /// The node the pod runs on, once scheduled.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         node_name: Option<String>,
+        /// The pod uses its node's own network (and IP). Reaches a policy
+        /// only where the platform team allowed node IPs.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        host_network: bool,
     },
     /// A private IP in the VCN.
     #[serde(rename = "privateIP", rename_all = "camelCase")]
@@ -411,6 +421,15 @@ pub enum Target {
         /// The subnet's OCID, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         subnet_id: Option<String>,
+        /// Whose the address is: the namespace of the pod that holds it now
+        /// (always the ReservedIP's own: the operator refuses another's
+        /// before asking), or none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pod_namespace: Option<String>,
+        /// It is a node's own IP (its VNIC's primary IP). Reaches a policy
+        /// only where the platform team allowed node IPs.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        node_ip: bool,
     },
 }
 
@@ -426,6 +445,7 @@ impl Target {
             name: name.into(),
             labels: BTreeMap::new(),
             node_name: None,
+            host_network: false,
         }
     }
 

@@ -17,12 +17,6 @@ use serde::{Deserialize, Serialize};
 /// owns; users may not set tags with it.
 pub const OWNERSHIP_TAG_PREFIX: &str = "k8s-oci-operator-";
 
-/// OCI's limits for freeform tags (key length, value length); we leave room
-/// under OCI's per-resource tag budget for the operator's own ownership tags.
-pub const MAX_TAG_KEY_LEN: usize = 100;
-pub const MAX_TAG_VALUE_LEN: usize = 256;
-pub const MAX_USER_TAGS: usize = 40;
-
 /// A dotted-quad IPv4 address, each octet 0-255 without leading zeros.
 const IPV4_PATTERN: &str = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$";
 
@@ -63,15 +57,20 @@ macro_rules! ocid_pattern {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ReservedIPSpec {
-    /// Freeform tags put on the OCI public IP. Keys up to 100 characters,
-    /// values up to 256; keys starting with `k8s-oci-operator-` are reserved.
+    /// Freeform tags put on the OCI public IP. Keys: 1 to 100 ASCII
+    /// letters, digits, `-` or `_`; those starting with `k8s-oci-operator-`
+    /// (in any case) are reserved. Values: up to 256 characters, without
+    /// control or format (invisible) characters.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    // `api::tags` holds the same rules for the operator's own check.
     // Bounds keep the CEL rules below within the apiserver's cost budget.
     #[schemars(extend("maxProperties" = 40, "additionalProperties" = {"type": "string", "maxLength": 256}))]
     #[x_kube(
         validation = Rule::new("self.all(k, size(k) >= 1 && size(k) <= 100)").message("tag keys must be 1 to 100 characters"),
+        validation = Rule::new("self.all(k, k.matches('^[A-Za-z0-9_-]+$'))").message("tag keys may contain only ASCII letters, digits, '-' and '_'"),
         validation = Rule::new("self.all(k, size(self[k]) <= 256)").message("tag values must be at most 256 characters"),
-        validation = Rule::new("self.all(k, !k.startsWith('k8s-oci-operator-'))").message("tag keys starting with k8s-oci-operator- are reserved for the operator"),
+        validation = Rule::new("self.all(k, !k.lowerAscii().startsWith('k8s-oci-operator-'))").message("tag keys starting with k8s-oci-operator- (in any case) are reserved for the operator"),
+        validation = Rule::new(r"self.all(k, !self[k].matches(r'[\p{Cc}\p{Cf}]'))").message("tag values may not contain control or format (invisible) characters"),
     )]
     pub tags: BTreeMap<String, String>,
 

@@ -4,3 +4,4 @@
 
 pub mod conditions;
 pub mod crd;
+pub mod tags;

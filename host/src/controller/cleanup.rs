@@ -14,10 +14,10 @@ use super::context::Context;
 use super::error::Error;
 use super::release::{Released, release};
 use super::status;
-use crate::api::crd::ReservedIP;
+use crate::api::crd::{ReclaimPolicy, ReservedIP};
 use crate::decide::Note;
 use crate::decide::ownership::{self, Holder, Owner};
-use crate::decide::release::{keeps, needs_listing};
+use crate::decide::release::needs_listing;
 use crate::oci::{OciError, UpdatePublicIpDetails};
 
 pub async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
@@ -28,7 +28,7 @@ pub async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     if crd_being_deleted(ctx).await? {
         return let_go_on_uninstall(ctx, rip, &owner).await;
     }
-    let keep = keeps(rip.spec.reclaim_policy, status.adopted);
+    let policy = rip.spec.reclaim_policy;
     let named = status.public_ip_id.as_deref();
     let mut named_released = false;
     if let Some(id) = named {
@@ -38,7 +38,8 @@ pub async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             .filter(|(known, _)| known == id)
             .map(|(_, etag)| etag);
         let address = status.public_ip_address.as_deref();
-        named_released = release_one(ctx, rip, &owner, id, address, keep, etag.as_deref()).await?;
+        named_released =
+            release_one(ctx, rip, &owner, id, address, policy, etag.as_deref()).await?;
     }
     // Status names the one IP, unless a create is unfinished (its IP is
     // found only by its tags) or the IP it names proved gone or not ours
@@ -50,10 +51,10 @@ pub async fn cleanup(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             .map_err(|e| failed(rip, "finding the ReservedIP's public IPs", e))?;
         for ip in ours.iter().filter(|ip| Some(ip.id.as_str()) != named) {
             let address = ip.ip_address.as_deref();
-            release_one(ctx, rip, &owner, &ip.id, address, keep, None).await?;
+            release_one(ctx, rip, &owner, &ip.id, address, policy, None).await?;
         }
     }
-    ctx.forget(owner.uid);
+    ctx.forget(owner.namespace, owner.uid);
     crate::crash_point::hit("before:finalizer-removal");
     Ok(Action::await_change())
 }
@@ -66,11 +67,12 @@ async fn release_one(
     owner: &Owner<'_>,
     id: &str,
     known_address: Option<&str>,
-    keep: bool,
+    policy: Option<ReclaimPolicy>,
     at_rest_etag: Option<&str>,
 ) -> Result<bool, Error> {
     let ours = |ip: &_| owner.classify(ip) == Holder::Us;
-    let released = release(ctx.oci.as_ref(), id, ours, keep, at_rest_etag)
+    let how = (policy, owner.namespace);
+    let released = release(ctx.oci.as_ref(), id, ours, how, at_rest_etag)
         .await
         .map_err(|e| failed(rip, "releasing the public IP", e))?;
     let (address, kept) = match released {
@@ -84,7 +86,12 @@ async fn release_one(
     let address = address
         .or(known_address.map(str::to_string))
         .unwrap_or_default();
-    let message = if kept {
+    let message = if kept && policy == Some(ReclaimPolicy::Delete) {
+        format!(
+            "retained public IP {address} (unassigned, untagged), not released: it was taken over, and the platform team has not marked it {}=true",
+            ownership::TAG_RELEASABLE
+        )
+    } else if kept {
         format!("retained public IP {address} (unassigned, untagged)")
     } else {
         format!("released public IP {address}")
@@ -131,7 +138,7 @@ async fn let_go_on_uninstall(
         .await
         .map_err(|e| failed(rip, "finding the ReservedIP's public IPs", e))?;
     for ip in ours {
-        let mut tags = ownership::without_ownership(&ip.freeform_tags);
+        let mut tags = ownership::retained_tags(&ip, owner.namespace);
         tags.insert(
             ownership::TAG_RETAINED.to_string(),
             format!("{}/{}/{}", owner.cluster, owner.namespace, owner.name),
@@ -156,7 +163,7 @@ async fn let_go_on_uninstall(
         };
         status::publish(ctx, rip, &[note]).await;
     }
-    ctx.forget(owner.uid);
+    ctx.forget(owner.namespace, owner.uid);
     crate::crash_point::hit("before:finalizer-removal");
     Ok(Action::await_change())
 }

@@ -8,6 +8,7 @@ use kube::{Client, ResourceExt};
 
 use super::error::Error;
 use super::memory::Memory;
+use super::quota::Quota;
 use crate::api::crd::ReservedIP;
 use crate::cache::listing::{InvalidatingWrites, IpListing};
 use crate::cache::own_writes::OwnWrites;
@@ -43,6 +44,11 @@ pub struct Settings {
     /// How long a recorded public IP must answer 404 before it counts as
     /// deleted (OCI reads are eventually consistent).
     pub missing_grace: Duration,
+    /// The operator's own namespace: its pods never get a public IP.
+    pub operator_namespace: Option<String>,
+    /// How many ReservedIPs of one namespace may hold a public IP, unless
+    /// the namespace is annotated otherwise (`None`: no cap).
+    pub max_reserved_ips_per_namespace: Option<u32>,
 }
 
 impl Settings {
@@ -71,6 +77,8 @@ pub struct Context {
     pub listing: Arc<IpListing>,
     /// What this process remembers per ReservedIP between passes.
     pub memory: Memory,
+    /// Per namespace, the ReservedIPs that hold or are allocating an IP.
+    pub quota: Quota,
 }
 
 impl Context {
@@ -99,6 +107,7 @@ impl Context {
             listing,
             settings,
             memory: Memory::default(),
+            quota: Quota::default(),
         })
     }
 
@@ -127,7 +136,8 @@ impl Context {
     }
 
     /// Forgets what this process remembers of a ReservedIP that is gone.
-    pub fn forget(&self, uid: &str) {
+    pub fn forget(&self, namespace: &str, uid: &str) {
+        self.quota.give_back(namespace, uid);
         self.memory.forget(uid);
         self.own_writes.forget(uid);
     }

@@ -11,6 +11,7 @@
 //! - [`orphans`]: releasing tagged public IPs whose ReservedIP is gone.
 //! - [`policy_gate`]: asking the WebAssembly policies in a pass.
 //! - [`memory`]: what this process remembers per ReservedIP between passes.
+//! - [`quota`]: counting a namespace's ReservedIPs for its cap.
 //!
 //! The decisions themselves are in `crate::decide`, free of I/O.
 
@@ -22,6 +23,7 @@ pub mod memory;
 pub mod observe;
 pub mod orphans;
 pub mod policy_gate;
+pub mod quota;
 pub mod reconcile;
 pub mod release;
 pub mod status;
@@ -29,7 +31,7 @@ pub mod status;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -55,10 +57,11 @@ pub async fn run(ctx: Arc<Context>) {
     {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
+            Api::namespaced(client.clone(), ns),
         ),
-        None => (Api::all(client.clone()), Api::all(client)),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
     };
+    let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(client);
     // The trigger stream skips the echo of our own status writes (the pass
     // that wrote one has already requeued itself); the cache sees everything.
     let (store, writer) = kube::runtime::reflector::store();
@@ -78,6 +81,7 @@ pub async fn run(ctx: Arc<Context>) {
             Default::default(),
         );
     let controller = Controller::for_stream(trigger, store.clone());
+    ctx.quota.watch(store.clone());
     // Runs beside the controller (not spawned), so it stops with it.
     let sweeper = orphans::run(
         ctx.clone(),
@@ -91,6 +95,12 @@ pub async fn run(ctx: Arc<Context>) {
     let pods = watcher(pods, watcher::Config::default().any_semantic())
         .default_backoff()
         .touched_objects();
+    // A namespace's annotations are the platform team's grants: a change
+    // (a door opened or closed) is applied to its ReservedIPs at once.
+    let namespaces = watcher(namespaces, namespace_filter(&ctx.settings.namespace))
+        .default_backoff()
+        .touched_objects();
+    let in_namespace = store.clone();
     let controller = controller
         .watches_stream(pods, move |pod| {
             let (ns, name) = (pod.namespace(), pod.name_any());
@@ -98,6 +108,15 @@ pub async fn run(ctx: Arc<Context>) {
                 .state()
                 .into_iter()
                 .filter(|r| r.namespace() == ns && pod_name(r) == Some(name.as_str()))
+                .map(|r| ObjectRef::from_obj(&*r))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(namespaces, move |ns| {
+            let name = ns.name_any();
+            in_namespace
+                .state()
+                .into_iter()
+                .filter(|r| r.namespace().as_deref() == Some(name.as_str()))
                 .map(|r| ObjectRef::from_obj(&*r))
                 .collect::<Vec<_>>()
         })
@@ -119,6 +138,15 @@ pub async fn run(ctx: Arc<Context>) {
     tokio::select! {
         _ = controller => {}
         _ = sweeper => {}
+    }
+}
+
+/// The namespaces to watch: the one the operator watches, or all.
+fn namespace_filter(only: &Option<String>) -> watcher::Config {
+    let config = watcher::Config::default().any_semantic();
+    match only {
+        Some(ns) => config.fields(&format!("metadata.name={ns}")),
+        None => config,
     }
 }
 

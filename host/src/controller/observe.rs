@@ -2,8 +2,11 @@
 //! the cluster and OCI, and the policies' verdicts. Reads only; it stops as
 //! soon as the decisions need no more (`decide::pass::needs_target`).
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::jiff::Timestamp;
+use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use tracing::info;
 
@@ -12,6 +15,8 @@ use super::policy_gate;
 use crate::api::crd::{ReservedIP, ReservedIPStatus};
 use crate::decide::ownership::Owner;
 use crate::decide::pass::{holds_ip, needs_target};
+use crate::decide::plan::assigned_to;
+use crate::decide::tenancy::{Grants, PodFacts, TargetFacts, Tenancy};
 use crate::decide::{
     Failure, How, Observation, PublicIpSeen, Read, ResolvedTarget, Target, what_to_read,
 };
@@ -25,6 +30,7 @@ pub async fn observe<'a>(
     status: ReservedIPStatus,
 ) -> Observation<'a> {
     let public_ip = public_ip(ctx, rip, &owner, &status).await;
+    let nothing_held = what_to_read(&status, &rip.spec) == Read::Nothing;
     let mut obs = Observation {
         owner,
         compartment_id: &ctx.settings.compartment_id,
@@ -34,6 +40,11 @@ pub async fn observe<'a>(
         public_ip,
         target: None,
         policy: None,
+        tenancy: Tenancy {
+            operator_namespace: ctx.settings.operator_namespace.clone(),
+            default_cap: ctx.settings.max_reserved_ips_per_namespace,
+            ..Tenancy::default()
+        },
         timing: ctx.settings.timing(),
         now: Timestamp::now(),
         new_token: uuid::Uuid::new_v4().simple().to_string(),
@@ -41,20 +52,47 @@ pub async fn observe<'a>(
     if !needs_target(&obs) {
         return obs;
     }
-    let (target, pod) = match target(ctx, rip, &obs.status).await {
+    let ns = obs.owner.namespace;
+    let (labels, annotations) = match namespace(ctx, ns).await {
+        Ok(meta) => meta,
+        Err(failure) => {
+            obs.target = Some(Err(failure));
+            return obs;
+        }
+    };
+    let (grants, problems) = Grants::from_annotations(&annotations);
+    if nothing_held {
+        let cap = grants.max_reserved_ips.or(obs.tenancy.default_cap);
+        obs.tenancy.holding = Some(ctx.quota.reserve(ns, obs.owner.uid, cap));
+    }
+    obs.tenancy.grants = grants;
+    obs.tenancy.problems = problems;
+    let on_oci = match &obs.public_ip {
+        PublicIpSeen::Found { ip, .. } => assigned_to(ip),
+        _ => None,
+    };
+    let (target, pod) = match target(ctx, rip, &obs.status, on_oci).await {
         Ok(found) => found,
         Err(e) => {
             obs.target = Some(Err(Failure::from_oci(&e)));
             return obs;
         }
     };
+    obs.tenancy.facts = match facts(ctx, &obs.tenancy, &target, pod.as_ref()).await {
+        Ok(facts) => facts,
+        Err(failure) => {
+            obs.target = Some(Err(failure));
+            return obs;
+        }
+    };
     let gate = policy_gate::consult(
         &ctx.policy,
-        &ctx.client,
         rip,
+        labels,
         holds_ip(&obs),
         &target,
         pod.as_ref(),
+        &obs.tenancy.facts,
     )
     .await;
     obs.policy = Some(gate.map_err(|e| e.to_string()));
@@ -118,11 +156,88 @@ async fn public_ip(
     }
 }
 
-/// The target the spec names, and the pod if it names one.
+/// The labels and annotations of the ReservedIP's namespace: the policies'
+/// selectors and the platform team's grants. Without them nothing is
+/// decided (a grant or selector could be misread): the pass fails.
+async fn namespace(
+    ctx: &Context,
+    ns: &str,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), Failure> {
+    let failure = |message: String| Failure {
+        reason: "NamespaceUnreadable".into(),
+        code: None,
+        conflict: false,
+        message,
+    };
+    match Api::<Namespace>::all(ctx.client.clone()).get_opt(ns).await {
+        Ok(Some(n)) => Ok((
+            n.metadata.labels.unwrap_or_default(),
+            n.metadata.annotations.unwrap_or_default(),
+        )),
+        Ok(None) => Err(failure(format!("namespace {ns} not found"))),
+        Err(e) => Err(failure(format!("reading namespace {ns}: {e}"))),
+    }
+}
+
+/// What the cluster says of the target: the pod's namespace and network,
+/// or which namespaces' pods hold a private IP target's address now.
+async fn facts(
+    ctx: &Context,
+    tenancy: &Tenancy,
+    target: &Target,
+    pod: Option<&Pod>,
+) -> Result<TargetFacts, Failure> {
+    if let Some(pod) = pod {
+        return Ok(TargetFacts {
+            pod: Some(PodFacts {
+                namespace: pod.namespace().unwrap_or_default(),
+                host_network: pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.host_network)
+                    .unwrap_or(false),
+            }),
+            pods_at_address: vec![],
+        });
+    }
+    let Target::PrivateIp(t) = target else {
+        return Ok(TargetFacts::default());
+    };
+    if tenancy.grants.private_ip_targets.is_empty() {
+        // Refused whoever holds it: no need to ask.
+        return Ok(TargetFacts::default());
+    }
+    // Every namespace's pods, whatever this operator watches: a private IP
+    // target must never be another namespace's pod.
+    let selector = format!("status.podIP={}", t.private_ip_address);
+    let params = ListParams::default().fields(&selector);
+    match Api::<Pod>::all(ctx.client.clone())
+        .list_metadata(&params)
+        .await
+    {
+        Ok(pods) => Ok(TargetFacts {
+            pod: None,
+            pods_at_address: pods.items.iter().filter_map(|p| p.namespace()).collect(),
+        }),
+        Err(e) => Err(Failure {
+            reason: "PodsUnreadable".into(),
+            code: None,
+            conflict: false,
+            message: format!(
+                "listing the pods at {} (a private IP target must not be another namespace's pod): {e}",
+                t.private_ip_address
+            ),
+        }),
+    }
+}
+
+/// The target the spec names, and the pod if it names one. `on_oci`: the
+/// private IP OCI says the public IP is on.
 async fn target(
     ctx: &Context,
     rip: &ReservedIP,
     status: &ReservedIPStatus,
+    on_oci: Option<&str>,
 ) -> Result<(Target, Option<Pod>), OciError> {
     let Some(a) = &rip.spec.assignment else {
         return Ok((Target::Unassigned, None));
@@ -157,11 +272,18 @@ async fn target(
         &status.pod_name,
         &status.pod_uid,
     ) {
-        (Some(id), Some(addr), Some(n), Some(u)) => Some(ResolvedTarget {
-            private_ip_id: id.clone(),
-            private_ip_address: addr.clone(),
-            pod: Some((n.clone(), u.clone())),
-        }),
+        // Status is not authority: what it records spares the lookup only
+        // while OCI agrees the public IP is on that private IP (a forged
+        // private IP in status never leads to an assign).
+        (Some(id), Some(addr), Some(n), Some(u)) if on_oci == Some(id.as_str()) => {
+            Some(ResolvedTarget {
+                private_ip_id: id.clone(),
+                private_ip_address: addr.clone(),
+                pod: Some((n.clone(), u.clone())),
+                subnet_id: None,
+                primary: false,
+            })
+        }
         // Sent but not yet assigned: what this process resolved then. Used,
         // like status, only for the same pod UID at the same address.
         _ => rip

@@ -115,7 +115,7 @@ pub async fn sweep(
         let ours = |ip: &PublicIp| owner.classify(ip) == Holder::Us;
         // A taken-over address is kept (unassigned, untagged), as on a delete.
         let keep = ip.freeform_tags.contains_key(TAG_ADOPTED);
-        match release(ctx.oci.as_ref(), &ip.id, ours, keep, None).await? {
+        match release(ctx.oci.as_ref(), &ip.id, ours, (None, ns), None).await? {
             Released::Pending(_) => result.releasing.push(ip.id.clone()),
             Released::Skipped => {
                 still_orphaned.remove(&ip.id);

@@ -2,13 +2,16 @@
 //!
 //! Before an IP is allocated the policies may add or enforce tags and choose
 //! or deny the pool; before it is assigned they may deny the target. With no
-//! policy loaded this costs nothing (no namespace read, no evaluation). What
+//! policy loaded this costs nothing (no evaluation). What
 //! each policy decided is returned for the ReservedIP's status.
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::{Api, Client, ResourceExt};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 
 use crate::api::crd::{PolicyVerdict, ReservedIP};
+use crate::decide::tenancy::TargetFacts;
 use crate::decide::{Gate, Target};
 use crate::policy::abi::Target as PolicyTarget;
 use crate::policy::{
@@ -19,21 +22,22 @@ use crate::policy::{
 /// Why the policies could not be evaluated (retried with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
-    #[error("reading namespace {0} for the policies' namespace selectors: {1}")]
-    Namespace(String, String),
     #[error("evaluating policies: {0}")]
     Policy(#[from] PolicyError),
 }
 
-/// Asks the policies about `rip`. `allocated` skips pool selection (the
-/// pool only matters for a new IP); `pod` is the target pod, if any.
+/// Asks the policies about `rip`, in a namespace with `labels`.
+/// `allocated` skips pool selection (the pool only matters for a new IP);
+/// `pod` is the target pod, if any; `facts` what the cluster says of the
+/// target (whose it is).
 pub async fn consult(
     engine: &PolicyEngine,
-    client: &Client,
     rip: &ReservedIP,
+    labels: BTreeMap<String, String>,
     allocated: bool,
     target: &Target,
     pod: Option<&Pod>,
+    facts: &TargetFacts,
 ) -> Result<Gate, GateError> {
     let mut gate = Gate {
         tags: rip.spec.tags.clone(),
@@ -43,13 +47,6 @@ pub async fn consult(
     if engine.status().is_empty() {
         return Ok(gate);
     }
-    let ns = rip.namespace().unwrap_or_default();
-    let labels = match Api::<Namespace>::all(client.clone()).get_opt(&ns).await {
-        Ok(Some(n)) => n.metadata.labels.unwrap_or_default(),
-        // Without the namespace's labels a selector could match wrongly: fail this pass.
-        Ok(None) => return Err(GateError::Namespace(ns, "not found".into())),
-        Err(e) => return Err(GateError::Namespace(ns, e.to_string())),
-    };
     let input = ReservedIpInput::new(rip, labels)?;
 
     let tags = engine.tag_defaults(&input).await?;
@@ -73,11 +70,14 @@ pub async fn consult(
                 name: pod.name_any(),
                 labels: pod.labels().clone(),
                 node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                host_network: facts.pod.as_ref().is_some_and(|p| p.host_network),
             },
             _ => PolicyTarget::PrivateIp {
                 address: Some(t.private_ip_address.clone()),
                 id: Some(t.private_ip_id.clone()),
-                subnet_id: None,
+                subnet_id: t.subnet_id.clone(),
+                pod_namespace: facts.pods_at_address.first().cloned(),
+                node_ip: t.primary,
             },
         };
         let eligibility = engine.eligibility(&input, &policy_target).await?;

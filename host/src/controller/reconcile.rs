@@ -22,7 +22,7 @@ use super::error::Error;
 use super::observe::observe;
 use super::status;
 use crate::api::crd::{ReservedIP, ReservedIPStatus};
-use crate::decide::ownership::{Holder, Owner};
+use crate::decide::ownership::{self, Holder, Owner};
 use crate::decide::{Conclusion, Decision, Outcome, Plan, Requeue, conclude, decide};
 
 /// The finalizer that keeps a ReservedIP until its public IP is released.
@@ -96,7 +96,13 @@ fn remember_at_rest(ctx: &Context, owner: &Owner<'_>, plan: &Plan, outcome: &Out
         (Some(ip), Outcome::Answered(_)) if !plan.step.calls_oci() => ip
             .etag
             .clone()
-            .filter(|_| owner.classify(ip) == Holder::Us && !ip.lifecycle_state.is_transitional())
+            // Not for a taken-over address: whether it is deleted depends on
+            // its tags, read at the delete.
+            .filter(|_| {
+                owner.classify(ip) == Holder::Us
+                    && !ip.lifecycle_state.is_transitional()
+                    && !ownership::is_adopted(ip)
+            })
             .map(|etag| (ip.id.clone(), etag)),
         _ => None,
     };
@@ -116,8 +122,18 @@ async fn record(ctx: &Context, rip: &ReservedIP, conclusion: Conclusion) -> Resu
             ctx.memory.succeeded(&uid);
             wait
         }
-        Requeue::Backoff { at_least } => ctx.memory.backoff(&uid).max(at_least),
+        Requeue::Backoff { at_least } => ctx
+            .memory
+            .backoff(&uid)
+            .max(at_least)
+            .min(ctx.settings.resync_interval),
     };
+    let status = &conclusion.status;
+    if status.public_ip_id.is_none() && status.allocation_token.is_none() {
+        // Holds nothing: its place under the namespace's cap is free.
+        ctx.quota
+            .give_back(&rip.namespace().unwrap_or_default(), &uid);
+    }
     status::write(ctx, rip, &conclusion.status).await?;
     Ok(Action::requeue(wait))
 }

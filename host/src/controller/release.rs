@@ -3,6 +3,7 @@
 //! read and with its etag, so an IP that changed hands or state meanwhile is
 //! refused by OCI instead of released.
 
+use crate::api::crd::ReclaimPolicy;
 use crate::decide::release::{ReleaseStep, next};
 use crate::oci::{OciError, OciNetwork, PublicIp, UpdatePublicIpDetails};
 
@@ -18,19 +19,22 @@ pub enum Released {
     Done { address: Option<String>, kept: bool },
 }
 
-/// Releases public IP `id`: deletes it, or when `keep`, unassigns it and
-/// removes the operator's tags. `ours` tells whether an IP's tags name the
-/// owner being released. With `at_rest_etag` (the etag of the IP last read
-/// ours and at rest) a delete is tried in one call; OCI refuses it if the IP
-/// changed since, and the release goes on from a fresh read.
+/// Releases public IP `id` of a ReservedIP of `namespace`: deletes it, or
+/// when it is kept (`policy`, and the IP's own tags: see
+/// `decide::release::keeps`), unassigns it and removes the operator's tags.
+/// `ours` tells whether an IP's tags name the owner being released. With
+/// `at_rest_etag` (the etag of the IP last read ours, at rest and not taken
+/// over) a delete is tried in one call; OCI refuses it if the IP changed
+/// since, and the release goes on from a fresh read.
 pub async fn release(
     oci: &dyn OciNetwork,
     id: &str,
     ours: impl Fn(&PublicIp) -> bool,
-    keep: bool,
+    (policy, namespace): (Option<ReclaimPolicy>, &str),
     at_rest_etag: Option<&str>,
 ) -> Result<Released, OciError> {
-    if let (false, Some(etag)) = (keep, at_rest_etag) {
+    let keep_asked = policy == Some(ReclaimPolicy::Retain);
+    if let (false, Some(etag)) = (keep_asked, at_rest_etag) {
         match oci.delete_public_ip(id, Some(etag)).await {
             Ok(_) => {
                 return Ok(Released::Done {
@@ -48,7 +52,7 @@ pub async fn release(
         Err(e) => return Err(e),
     };
     let address = ip.ip_address.clone().unwrap_or_default();
-    match next(&ip, ours(&ip), keep) {
+    match next(&ip, ours(&ip), policy, namespace) {
         ReleaseStep::Skip => Ok(Released::Skipped),
         ReleaseStep::Wait => Ok(Released::Pending(format!(
             "public IP {address} is {}",

@@ -17,6 +17,7 @@
 //! - [`target`]: where the IP should be.
 //! - [`ownership`]: whose a public IP is, by its tags.
 //! - [`release`]: releasing an IP, on delete and for orphans.
+//! - [`tenancy`]: what a namespace may do (the platform team's grants).
 
 pub mod conclusion;
 pub mod decision;
@@ -29,6 +30,7 @@ pub mod release;
 pub mod status;
 pub mod take_over;
 pub mod target;
+pub mod tenancy;
 #[cfg(test)]
 mod tests;
 

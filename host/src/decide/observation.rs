@@ -13,6 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::ownership::Owner;
 use super::target::Target;
+use super::tenancy::Tenancy;
 use crate::api::crd::{PolicyVerdict, ReservedIPSpec, ReservedIPStatus};
 use crate::oci::{OciError, PublicIp};
 
@@ -34,6 +35,8 @@ pub struct Observation<'a> {
     pub target: Option<Result<Target, Failure>>,
     /// What the policies decided (or why they could not); `None` when not asked.
     pub policy: Option<Result<Gate, String>>,
+    /// The namespace's grants and what the cluster says of the target.
+    pub tenancy: Tenancy,
     pub timing: Timing,
     pub now: Timestamp,
     /// A fresh `opc-retry-token`, used only if status has none yet.

@@ -42,13 +42,18 @@ pub fn conclude(plan: Plan, outcome: Outcome) -> Conclusion {
                 draft.events.push(note);
             }
             update(&mut draft.status, ip.as_ref(), &target, draft.generation);
-            // A target that is not there yet is looked for at the poll interval.
-            let settled = step == Step::Done && !matches!(target, Target::Absent { .. });
             let timing = draft.timing;
-            draft.finish(
-                None,
-                Requeue::After(if settled { timing.resync } else { timing.poll }),
-            )
+            let requeue = match (&step, &target) {
+                // A target that is not there (yet) is looked for again with
+                // a growing interval, up to the resync: one that never comes
+                // costs few reads. A pod that appears wakes the pass at once.
+                (Step::Done, Target::Absent { .. }) => Requeue::Backoff {
+                    at_least: timing.poll,
+                },
+                (Step::Done, _) => Requeue::After(timing.resync),
+                _ => Requeue::After(timing.poll),
+            };
+            draft.finish(None, requeue)
         }
         Outcome::TargetTaken { failure, holder } => target_taken(draft, &target, &failure, holder),
         Outcome::Failed(failure) => {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::crd::OWNERSHIP_TAG_PREFIX;
+use crate::api::tags::is_reserved_key;
 use crate::oci::PublicIp;
 
 pub const TAG_CLUSTER: &str = "k8s-oci-operator-cluster";
@@ -17,6 +17,18 @@ pub const TAG_UID: &str = "k8s-oci-operator-uid";
 /// Marks an existing address taken over through `publicIPv4Address`: it is
 /// kept, not deleted, when released.
 pub const TAG_ADOPTED: &str = "k8s-oci-operator-adopted";
+/// The platform team's marker on an address: the namespaces (comma
+/// separated) whose ReservedIPs may take it over through
+/// `publicIPv4Address`. The operator also leaves it, naming the
+/// ReservedIP's namespace, on an address it allocated and then retained, so
+/// only that namespace can claim it back. Tenants cannot set it: user tag
+/// keys with the operator's prefix are refused.
+pub const TAG_CLAIMABLE_BY: &str = "k8s-oci-operator-claimable-by";
+/// The platform team's marker (`"true"`) on an address: a ReservedIP that
+/// took it over may release it to OCI (`reclaimPolicy: Delete`). Without
+/// it a taken-over address is only ever retained. The operator sets it on
+/// an address it allocated and retained: it was the namespace's to release.
+pub const TAG_RELEASABLE: &str = "k8s-oci-operator-releasable";
 /// Left on an IP the operator let go of when its CRD was deleted (an
 /// uninstall): `<cluster>/<namespace>/<name>` of the ReservedIP that held it.
 /// Not an ownership claim: no cluster's operator acts on it.
@@ -43,20 +55,27 @@ impl Owner<'_> {
     }
 
     /// The freeform tags the public IP should carry: the user's tags, with the
-    /// ownership tags over them (the CRD refuses user keys with our prefix).
+    /// ownership tags over them (user keys with our prefix, in any case, are
+    /// dropped; the CRD refuses them), and what `held` (the IP as it is)
+    /// carries that is not the user's to change: the mark of a taken-over
+    /// address and the platform team's markers.
     pub fn desired_tags(
         &self,
         user_tags: &BTreeMap<String, String>,
-        adopted: bool,
+        held: Option<&PublicIp>,
     ) -> BTreeMap<String, String> {
         let mut tags: BTreeMap<String, String> = user_tags
             .iter()
-            .filter(|(k, _)| !k.starts_with(OWNERSHIP_TAG_PREFIX))
+            .filter(|(k, _)| !is_reserved_key(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         tags.extend(self.tags());
-        if adopted {
-            tags.insert(TAG_ADOPTED.to_string(), "true".to_string());
+        if let Some(ip) = held {
+            for key in [TAG_ADOPTED, TAG_CLAIMABLE_BY, TAG_RELEASABLE] {
+                if let Some(v) = ip.freeform_tags.get(key) {
+                    tags.insert(key.to_string(), v.clone());
+                }
+            }
         }
         tags
     }
@@ -98,13 +117,45 @@ pub enum Holder {
     OtherCluster(String),
 }
 
-/// The tags of `ip` without the operator's ownership tags (what a retained IP
-/// keeps when its ReservedIP is deleted).
-pub fn without_ownership(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter(|(k, _)| !k.starts_with(OWNERSHIP_TAG_PREFIX))
+/// Whether `ip` carries the mark of an address taken over through
+/// `publicIPv4Address`.
+pub fn is_adopted(ip: &PublicIp) -> bool {
+    ip.freeform_tags.contains_key(TAG_ADOPTED)
+}
+
+/// Whether the platform team handed `ip` to `namespace` ([`TAG_CLAIMABLE_BY`]).
+pub fn claimable_by(ip: &PublicIp, namespace: &str) -> bool {
+    ip.freeform_tags
+        .get(TAG_CLAIMABLE_BY)
+        .is_some_and(|v| v.split(',').any(|n| n.trim() == namespace))
+}
+
+/// Whether a taken-over `ip` may be released to OCI ([`TAG_RELEASABLE`]).
+pub fn releasable(ip: &PublicIp) -> bool {
+    ip.freeform_tags
+        .get(TAG_RELEASABLE)
+        .is_some_and(|v| v == "true")
+}
+
+/// The tags a retained IP keeps when its ReservedIP (of `namespace`) lets go
+/// of it: the user's tags and the platform team's markers, without the
+/// operator's ownership tags. An address the operator allocated is marked
+/// claimable by that namespace alone, and releasable by it: it was its own.
+/// A taken-over address keeps the markers it came with.
+pub fn retained_tags(ip: &PublicIp, namespace: &str) -> BTreeMap<String, String> {
+    let mut tags: BTreeMap<String, String> = ip
+        .freeform_tags
+        .iter()
+        .filter(|(k, _)| {
+            !is_reserved_key(k) || k.as_str() == TAG_CLAIMABLE_BY || k.as_str() == TAG_RELEASABLE
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+        .collect();
+    if !is_adopted(ip) {
+        tags.insert(TAG_CLAIMABLE_BY.to_string(), namespace.to_string());
+        tags.insert(TAG_RELEASABLE.to_string(), "true".to_string());
+    }
+    tags
 }
 
 #[cfg(test)]
@@ -161,11 +212,45 @@ mod tests {
 
     #[test]
     fn desired_tags_put_ownership_over_user_tags() {
-        let user = BTreeMap::from([("owner".to_string(), "My team".to_string())]);
-        let tags = ME.desired_tags(&user, false);
+        let user = BTreeMap::from([
+            ("owner".to_string(), "My team".to_string()),
+            ("K8S-OCI-Operator-claimable-by".to_string(), "x".to_string()),
+        ]);
+        let tags = ME.desired_tags(&user, None);
         assert_eq!(tags.get("owner").map(String::as_str), Some("My team"));
         assert_eq!(tags.get(TAG_UID).map(String::as_str), Some("u1"));
-        assert_eq!(without_ownership(&tags), user);
+        assert_eq!(tags.len(), 5, "our prefix in any case is dropped: {tags:?}");
+        // The markers of the IP as held survive a retag.
+        let held = ip_with(&[
+            (TAG_ADOPTED, "true"),
+            (TAG_CLAIMABLE_BY, "ns"),
+            ("old", "x"),
+        ]);
+        let tags = ME.desired_tags(&user, Some(&held));
+        assert_eq!(tags.get(TAG_CLAIMABLE_BY).map(String::as_str), Some("ns"));
+        assert_eq!(tags.get(TAG_ADOPTED).map(String::as_str), Some("true"));
+        assert!(!tags.contains_key("old"), "user tags come from the spec");
+    }
+
+    #[test]
+    fn a_retained_ip_is_claimable_by_its_namespace_only() {
+        let mut mine = ip_with(&[(TAG_CLUSTER, "c1"), (TAG_UID, "u1"), ("owner", "t")]);
+        let tags = retained_tags(&mine, "ns");
+        assert_eq!(tags.get("owner").map(String::as_str), Some("t"));
+        assert!(!tags.contains_key(TAG_UID));
+        mine.freeform_tags = tags;
+        assert!(claimable_by(&mine, "ns") && !claimable_by(&mine, "other"));
+        assert!(releasable(&mine));
+        // A taken-over address keeps what the platform team gave it.
+        let adopted = ip_with(&[
+            (TAG_UID, "u1"),
+            (TAG_ADOPTED, "true"),
+            (TAG_CLAIMABLE_BY, "a, b"),
+        ]);
+        let tags = retained_tags(&adopted, "b");
+        assert_eq!(tags.get(TAG_CLAIMABLE_BY).map(String::as_str), Some("a, b"));
+        assert!(!tags.contains_key(TAG_RELEASABLE));
+        assert!(!tags.contains_key(TAG_ADOPTED));
     }
 
     #[test]

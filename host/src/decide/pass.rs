@@ -16,6 +16,7 @@ use super::plan::{self, Step};
 use super::status::{POLICY_DENIED, POLICY_ERROR, PUBLIC_IP_MISSING, TARGET_TAKEN};
 use super::take_over;
 use super::target::Target;
+use super::tenancy;
 use crate::api::conditions::{self, ALLOCATED, ASSIGNED};
 use crate::api::crd::{ReservedIPStatus, State};
 use crate::oci::{CreatePublicIpDetails, Lifetime, PublicIp, UpdatePublicIpDetails};
@@ -50,11 +51,23 @@ pub fn decide(obs: &Observation<'_>) -> Decision {
         }
         None => return Decision::Conclude(draft.finish(None, Requeue::Now)),
     };
+    // Admission refuses bad tags; a spec stored before the rules existed
+    // (or written past them) is held to them here, before any write.
+    if let Err(message) = crate::api::tags::check_tags(&gate.tags) {
+        return Decision::Conclude(draft.blocked("InvalidTags", &message));
+    }
+    // The platform team's rules first: a policy can refuse more, never less.
+    let target = admit(obs, &mut draft, target);
     let (target, refused) = apply_policies(&mut draft, ip.is_some(), target, gate);
     if let Some(message) = refused {
         return Decision::Conclude(draft.blocked(POLICY_DENIED, &message));
     }
-    let tags = obs.owner.desired_tags(&gate.tags, draft.status.adopted);
+    if ip.is_none()
+        && let Err((reason, message)) = may_allocate(obs, gate)
+    {
+        return Decision::Conclude(draft.blocked(reason, &message));
+    }
+    let tags = obs.owner.desired_tags(&gate.tags, ip.as_ref());
     let mut step = plan::next_step(ip.as_ref(), &target, &tags);
     if let Step::Allocate { assign_to } = &mut step
         && conditions::get(&draft.status.conditions, ASSIGNED)
@@ -138,21 +151,27 @@ fn hold(obs: &Observation<'_>, draft: &mut Draft) -> Result<Held, Box<Conclusion
         return take_over::hold(obs, draft, ip);
     }
     // Status is not proof of ownership (anyone allowed to write it could
-    // point it elsewhere): never act on another's IP.
+    // point it elsewhere): only OCI's tags are. An untagged IP is held only
+    // as the address the spec asks for, through the takeover checks.
     let id = &ip.id;
+    let asked =
+        obs.spec.public_ipv4_address.is_some() && obs.spec.public_ipv4_address == ip.ip_address;
     let blocked = match obs.owner.classify(ip) {
-        Holder::OtherReservedIp { namespace, name } => Some(format!(
-            "status names public IP {id}, which belongs to ReservedIP {namespace}/{name}"
+        Holder::Us => None,
+        Holder::Nobody if asked => return take_over::hold(obs, draft, ip),
+        Holder::Nobody => Some((
+            "PublicIPNotOurs",
+            format!(
+                "status names public IP {id}, which does not carry this ReservedIP's ownership tags; nothing is done to it (status is not proof of ownership: remove status.publicIPId, or restore the IP's tags)"
+            ),
         )),
-        Holder::OtherCluster(c) => Some(format!(
-            "status names public IP {id}, which belongs to cluster '{c}'"
+        Holder::OtherReservedIp { .. } | Holder::OtherCluster(_) => Some((
+            "PublicIPOwnedByOther",
+            format!("status names public IP {id}, which belongs to another ReservedIP"),
         )),
-        Holder::Us | Holder::Nobody => None,
     };
-    if let Some(message) = blocked {
-        return Err(Box::new(
-            draft.clone().blocked("PublicIPOwnedByOther", &message),
-        ));
+    if let Some((reason, message)) = blocked {
+        return Err(Box::new(draft.clone().blocked(reason, &message)));
     }
     if ip.lifetime != Lifetime::Reserved {
         let message = format!("status names public IP {id}, which is not a reserved IP");
@@ -216,6 +235,49 @@ fn missing(
         ..Default::default()
     };
     Ok(Held::None)
+}
+
+/// The target, or refused when the namespace may not use it.
+fn admit(obs: &Observation<'_>, draft: &mut Draft, target: Target) -> Target {
+    let Target::PrivateIp(t) = &target else {
+        return target;
+    };
+    let tenancy = &obs.tenancy;
+    let checked = tenancy::check_target(
+        &tenancy.tenant(obs.owner.namespace),
+        &t.private_ip_address,
+        t.subnet_id.as_deref(),
+        t.primary,
+        &tenancy.facts,
+    );
+    match checked.map_err(|r| tenancy.explain(r)) {
+        Ok(()) => target,
+        Err((reason, message)) => {
+            draft.warn_once(reason, &message);
+            Target::Refused { reason, message }
+        }
+    }
+}
+
+/// Whether a new public IP may be created: a pool the tenant named must be
+/// granted to its namespace (a pool a policy chose is the platform team's
+/// choice), and the namespace must be under its cap. A create already
+/// started (its marker written) was admitted then.
+fn may_allocate(obs: &Observation<'_>, gate: &Gate) -> Result<(), tenancy::Refusal> {
+    let tenancy = &obs.tenancy;
+    let tenant = tenancy.tenant(obs.owner.namespace);
+    if let Some(pool) = obs.spec.public_ipv4_pool.as_deref()
+        && gate.pool.as_deref() == Some(pool)
+    {
+        tenancy::check_pool(&tenant, pool).map_err(|r| tenancy.explain(r))?;
+    }
+    if obs.status.allocation_token.is_none()
+        && let Some(holding) = tenancy.holding
+    {
+        tenancy::check_quota(&tenant, tenancy.default_cap, holding)
+            .map_err(|r| tenancy.explain(r))?;
+    }
+    Ok(())
 }
 
 /// The policies' verdicts in status and their refusals. Pool verdicts are

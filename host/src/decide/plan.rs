@@ -126,6 +126,8 @@ mod tests {
             private_ip_id: id.into(),
             private_ip_address: "10.0.65.3".into(),
             pod: None,
+            subnet_id: None,
+            primary: false,
         })
     }
 

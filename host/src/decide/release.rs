@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ownership::without_ownership;
+use super::ownership::{is_adopted, releasable, retained_tags};
 use super::plan::assigned_to;
 use crate::api::crd::{ReclaimPolicy, ReservedIPStatus};
 use crate::oci::PublicIp;
@@ -23,11 +23,15 @@ pub enum ReleaseStep {
     Delete,
 }
 
-/// Whether a ReservedIP's IP is kept (unassigned and untagged) rather than
-/// deleted: `reclaimPolicy`, else kept for a taken-over address.
-pub fn keeps(policy: Option<ReclaimPolicy>, adopted: bool) -> bool {
+/// Whether `ip` is kept (unassigned and untagged) rather than deleted, by
+/// its tags (status is not authority): `reclaimPolicy`, else kept for a
+/// taken-over address. A taken-over address is released only where the
+/// platform team marked it releasable, whatever the tenant's policy says.
+pub fn keeps(policy: Option<ReclaimPolicy>, ip: &PublicIp) -> bool {
+    let adopted = is_adopted(ip);
     match policy {
-        Some(p) => p == ReclaimPolicy::Retain,
+        Some(ReclaimPolicy::Retain) => true,
+        Some(ReclaimPolicy::Delete) => adopted && !releasable(ip),
         None => adopted,
     }
 }
@@ -44,8 +48,14 @@ pub fn needs_listing(status: &ReservedIPStatus) -> bool {
     status.public_ip_id.is_none() || status.allocation_token.is_some()
 }
 
-/// The next step for `ip` (read fresh); `ours`: its tags name the owner.
-pub fn next(ip: &PublicIp, ours: bool, keep: bool) -> ReleaseStep {
+/// The next step for `ip` (read fresh); `ours`: its tags name the owner, a
+/// ReservedIP of `namespace` with reclaim `policy`.
+pub fn next(
+    ip: &PublicIp,
+    ours: bool,
+    policy: Option<ReclaimPolicy>,
+    namespace: &str,
+) -> ReleaseStep {
     if ip.lifecycle_state.is_gone() || !ours {
         // Never release what is not ours (re-tagged by someone, another cluster's).
         return ReleaseStep::Skip;
@@ -53,10 +63,10 @@ pub fn next(ip: &PublicIp, ours: bool, keep: bool) -> ReleaseStep {
     if ip.lifecycle_state.is_transitional() {
         return ReleaseStep::Wait;
     }
-    match (keep, assigned_to(ip).is_some()) {
+    match (keeps(policy, ip), assigned_to(ip).is_some()) {
         (true, true) => ReleaseStep::Unassign,
         (true, false) => ReleaseStep::Untag {
-            tags: without_ownership(&ip.freeform_tags),
+            tags: retained_tags(ip, namespace),
         },
         (false, _) => ReleaseStep::Delete,
     }
@@ -65,7 +75,7 @@ pub fn next(ip: &PublicIp, ours: bool, keep: bool) -> ReleaseStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::ownership::TAG_UID;
+    use crate::decide::ownership::{TAG_ADOPTED, TAG_CLAIMABLE_BY, TAG_RELEASABLE, TAG_UID};
     use crate::oci::PublicIpState;
 
     fn ip(state: PublicIpState, on: Option<&str>) -> PublicIp {
@@ -76,41 +86,60 @@ mod tests {
         PublicIp::for_test(state, on, tags)
     }
 
+    fn with(mut ip: PublicIp, tags: &[(&str, &str)]) -> PublicIp {
+        for (k, v) in tags {
+            ip.freeform_tags.insert(k.to_string(), v.to_string());
+        }
+        ip
+    }
+
+    const DELETE: Option<ReclaimPolicy> = Some(ReclaimPolicy::Delete);
+    const RETAIN: Option<ReclaimPolicy> = Some(ReclaimPolicy::Retain);
+
     #[test]
     fn an_ip_is_deleted_unless_kept() {
         let assigned = ip(PublicIpState::Assigned, Some("p1"));
-        assert_eq!(next(&assigned, true, false), ReleaseStep::Delete);
-        assert_eq!(next(&assigned, true, true), ReleaseStep::Unassign);
+        assert_eq!(next(&assigned, true, None, "ns"), ReleaseStep::Delete);
+        assert_eq!(next(&assigned, true, RETAIN, "ns"), ReleaseStep::Unassign);
         let free = ip(PublicIpState::Available, None);
         assert_eq!(
-            next(&free, true, true),
+            next(&free, true, RETAIN, "ns"),
             ReleaseStep::Untag {
-                tags: BTreeMap::from([("owner".to_string(), "team".to_string())])
+                tags: BTreeMap::from([
+                    ("owner".to_string(), "team".to_string()),
+                    (TAG_CLAIMABLE_BY.to_string(), "ns".to_string()),
+                    (TAG_RELEASABLE.to_string(), "true".to_string()),
+                ])
             },
-            "a kept IP keeps the user's tags, loses ours"
+            "a kept IP keeps the user's tags, loses ours, and only its namespace may claim it back"
         );
     }
 
     #[test]
     fn never_releases_what_is_not_ours_or_gone_and_waits_for_oci() {
         let free = ip(PublicIpState::Available, None);
-        assert_eq!(next(&free, false, false), ReleaseStep::Skip);
+        assert_eq!(next(&free, false, None, "ns"), ReleaseStep::Skip);
         assert_eq!(
-            next(&ip(PublicIpState::Terminated, None), true, false),
+            next(&ip(PublicIpState::Terminated, None), true, None, "ns"),
             ReleaseStep::Skip
         );
         assert_eq!(
-            next(&ip(PublicIpState::Assigning, Some("p1")), true, false),
+            next(&ip(PublicIpState::Assigning, Some("p1")), true, None, "ns"),
             ReleaseStep::Wait
         );
     }
 
     #[test]
-    fn taken_over_addresses_are_kept_by_default() {
-        assert!(keeps(None, true));
-        assert!(!keeps(None, false));
-        assert!(!keeps(Some(ReclaimPolicy::Delete), true));
-        assert!(keeps(Some(ReclaimPolicy::Retain), false));
+    fn taken_over_addresses_are_released_only_where_the_platform_team_allows() {
+        let mine = ip(PublicIpState::Available, None);
+        let adopted = with(mine.clone(), &[(TAG_ADOPTED, "true")]);
+        let releasable = with(adopted.clone(), &[(TAG_RELEASABLE, "true")]);
+        assert!(keeps(None, &adopted));
+        assert!(!keeps(None, &mine));
+        assert!(keeps(DELETE, &adopted), "a tenant's Delete is not enough");
+        assert!(!keeps(DELETE, &releasable));
+        assert!(keeps(None, &releasable), "kept unless asked");
+        assert!(keeps(RETAIN, &mine));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `publicIPv4Address`: taking over an existing reserved IP. Pure.
 //!
 //! Only an address in the operator's compartment (and the spec's pool), of
-//! reserved lifetime, that nobody else owns and nothing uses is taken: it is
-//! claimed with our tags (one call, with if-match) and assigned by the next
-//! pass.
+//! reserved lifetime, that nobody else owns, nothing uses, and the platform
+//! team handed to this namespace (`k8s-oci-operator-claimable-by`) is taken:
+//! it is claimed with our tags (one call, with if-match) and assigned by the
+//! next pass. Refusals never name another namespace.
 
 use super::conclusion::{Conclusion, Draft};
 use super::decision::{Call, Decision, Held, Plan};
@@ -44,6 +45,13 @@ pub(super) fn hold(
     } else {
         match obs.owner.classify(ip) {
             Holder::Us => None,
+            Holder::Nobody if !ownership::claimable_by(ip, obs.owner.namespace) => Some((
+                "AddressNotClaimable",
+                format!(
+                    "{address} has not been handed to this namespace; the platform team hands an address over by tagging it {}=<namespace> in OCI",
+                    ownership::TAG_CLAIMABLE_BY
+                ),
+            )),
             Holder::Nobody => assigned_to(ip).map(|on| {
                 (
                     "AddressInUse",
@@ -52,13 +60,21 @@ pub(super) fn hold(
                     ),
                 )
             }),
-            Holder::OtherReservedIp { namespace, name } => Some((
+            // The name of a ReservedIP of the same namespace helps; another
+            // namespace's is not this tenant's to learn.
+            Holder::OtherReservedIp { namespace, name } if namespace == obs.owner.namespace => {
+                Some((
+                    "AddressOwnedByOther",
+                    format!("{address} is held by ReservedIP {name} of this namespace"),
+                ))
+            }
+            Holder::OtherReservedIp { .. } => Some((
                 "AddressOwnedByOther",
-                format!("{address} is owned by ReservedIP {namespace}/{name}"),
+                format!("{address} is held by another ReservedIP"),
             )),
-            Holder::OtherCluster(c) => Some((
+            Holder::OtherCluster(_) => Some((
                 "AddressOwnedByOtherCluster",
-                format!("{address} is owned by cluster '{c}'"),
+                format!("{address} is held by another cluster's operator"),
             )),
         }
     };

@@ -30,6 +30,10 @@ pub struct ResolvedTarget {
     pub private_ip_address: String,
     /// Set when the target is a pod: its name and UID.
     pub pod: Option<(String, String)>,
+    /// The private IP's subnet, when OCI said.
+    pub subnet_id: Option<String>,
+    /// OCI says it is its VNIC's primary IP: a node's own address.
+    pub primary: bool,
 }
 
 impl Target {

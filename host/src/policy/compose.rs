@@ -18,7 +18,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::crd::MAX_USER_TAGS;
+use crate::api::tags::MAX_USER_TAGS;
 
 use super::abi::{EligibilityResponse, PoolResponse, TagDefaultsResponse};
 use super::error::EvalError;

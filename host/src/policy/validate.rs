@@ -1,8 +1,6 @@
 //! Checks of a policy's answer before the operator acts on it. Pure.
 
-use std::collections::BTreeMap;
-
-use crate::api::crd::{MAX_TAG_KEY_LEN, MAX_TAG_VALUE_LEN, MAX_USER_TAGS, OWNERSHIP_TAG_PREFIX};
+use crate::api::tags::{MAX_USER_TAGS, check_tags};
 
 use super::abi::{EligibilityResponse, PoolResponse, TagDefaultsResponse};
 
@@ -41,30 +39,8 @@ pub(crate) fn tag_defaults(answer: &TagDefaultsResponse) -> Result<(), String> {
             "{count} tags, more than the {MAX_USER_TAGS} a public IP may carry"
         ));
     }
-    tags(&answer.defaults)?;
-    tags(&answer.enforced)
-}
-
-fn tags(tags: &BTreeMap<String, String>) -> Result<(), String> {
-    for (key, value) in tags {
-        let key_len = key.chars().count();
-        if key_len == 0 || key_len > MAX_TAG_KEY_LEN {
-            return Err(format!(
-                "tag key `{key}` must be 1 to {MAX_TAG_KEY_LEN} characters"
-            ));
-        }
-        if key.starts_with(OWNERSHIP_TAG_PREFIX) {
-            return Err(format!(
-                "tag key `{key}` uses the operator's reserved prefix {OWNERSHIP_TAG_PREFIX}"
-            ));
-        }
-        if value.chars().count() > MAX_TAG_VALUE_LEN {
-            return Err(format!(
-                "value of tag `{key}` is longer than {MAX_TAG_VALUE_LEN} characters"
-            ));
-        }
-    }
-    Ok(())
+    check_tags(&answer.defaults)?;
+    check_tags(&answer.enforced)
 }
 
 pub(crate) fn pool(

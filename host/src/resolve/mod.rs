@@ -22,7 +22,8 @@ use crate::decide::{ResolvedTarget, Target};
 use crate::oci::{OciError, OciNetwork, PrivateIp, PrivateIpFilter};
 
 mod addresses;
-use addresses::{contains, parse_cidr, usable_pod_ip};
+use crate::cidr::{contains, parse_cidr};
+use addresses::usable_pod_ip;
 
 /// How long an instance's VNIC list and subnets are trusted.
 const CACHE_TTL: Duration = Duration::from_secs(600);
@@ -74,7 +75,7 @@ impl TargetResolver {
         let name = pod.name_any();
         let addr = match usable_pod_ip(pod) {
             Ok(addr) => addr,
-            Err(target) => return Ok(target),
+            Err((reason, message)) => return Ok(absent(reason, message)),
         };
         let ip = addr.to_string();
         let ip = ip.as_str();
@@ -151,6 +152,8 @@ impl TargetResolver {
                 private_ip_id: p.id.clone(),
                 private_ip_address: ip.to_string(),
                 pod: Some((name, uid)),
+                subnet_id: p.subnet_id.clone(),
+                primary: p.is_primary == Some(true),
             })),
             _ => Ok(absent(
                 "PrivateIPNotFound",
@@ -254,8 +257,10 @@ impl TargetResolver {
         }
         Ok(Target::PrivateIp(ResolvedTarget {
             private_ip_address: p.ip_address.clone().unwrap_or_default(),
-            private_ip_id: p.id,
             pod: None,
+            subnet_id: p.subnet_id.clone(),
+            primary: p.is_primary == Some(true),
+            private_ip_id: p.id,
         }))
     }
 

@@ -142,11 +142,15 @@ mod tests {
             address: Some("10.0.3.4".into()),
             id: None,
             subnet_id: None,
+            pod_namespace: None,
+            node_ip: false,
         };
         let outside = Target::PrivateIp {
             address: Some("10.1.0.1".into()),
             id: None,
             subnet_id: None,
+            pod_namespace: None,
+            node_ip: false,
         };
         assert_eq!(
             testing::eligibility::<PodLabel>(&request(inside)),

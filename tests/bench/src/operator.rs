@@ -45,6 +45,9 @@ impl Operator {
             .env("OCI_SUBNET_IDS", format!("{PODS_SUBNET},{NODES_SUBNET}"))
             .env("HEALTH_ADDR", format!("127.0.0.1:{port}"))
             .env("RESYNC_INTERVAL_SECONDS", s.resync_seconds.to_string())
+            // One namespace holds the whole burst: as a platform team would
+            // for such a namespace, the per-namespace cap is lifted.
+            .env("MAX_RESERVED_IPS_PER_NAMESPACE", "0")
             .env(
                 "RUST_LOG",
                 std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "info,kube=warn".into()),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use k8s_oci_operator::api::crd::{ReservedIP, State, crd_yaml};
+use k8s_oci_operator::config::DEFAULT_MAX_RESERVED_IPS_PER_NAMESPACE;
 use k8s_oci_operator::controller::{self, Context, Settings};
 use k8s_oci_operator::decide::ownership::TAG_CLUSTER;
 use k8s_oci_operator::oci::{HttpOciClient, Limits, OciCredentials, OciMetrics, Throttled};
@@ -26,7 +27,9 @@ use tokio::sync::OnceCell;
 
 pub use test_support::client;
 
+pub mod platform;
 pub mod report;
+pub mod tenancy_report;
 
 /// The sandbox compartment of the emulator's seed.
 pub const COMPARTMENT: &str = "ocid1.compartment.oc1..sandbox";
@@ -34,6 +37,8 @@ pub const COMPARTMENT: &str = "ocid1.compartment.oc1..sandbox";
 pub const POOL: &str = "ocid1.publicippool.oc1.sandbox.pool1";
 /// An untagged, AVAILABLE reserved IP of the seed.
 pub const SPECIFIC_ADDRESS: &str = "198.51.100.77";
+/// Its OCID.
+pub const SPECIFIC_ID: &str = "ocid1.publicip.oc1.sandbox.specific";
 
 static CRD: OnceCell<()> = OnceCell::const_new();
 
@@ -75,6 +80,8 @@ pub struct OperatorSandbox {
     pub operator_client: Option<Client>,
     /// The operator's policy engine (empty unless a test loads policies).
     pub policy: PolicyEngine,
+    /// The namespace the operator runs in (its pods are never a target).
+    pub operator_namespace: Option<String>,
     operator: Option<tokio::task::JoinHandle<()>>,
     // Dropped last: the namespace goes once nothing in it holds a finalizer.
     pub ns: TestNamespace,
@@ -105,6 +112,7 @@ impl OperatorSandbox {
             missing_grace: Duration::from_secs(3),
             operator_client: None,
             policy: PolicyEngine::new(PolicyLimits::default())?,
+            operator_namespace: None,
             operator: None,
             ns,
         };
@@ -125,6 +133,9 @@ impl OperatorSandbox {
             orphan_interval: self.orphan_sweep.0,
             orphan_grace: self.orphan_sweep.1,
             missing_grace: self.missing_grace,
+            operator_namespace: self.operator_namespace.clone(),
+            // The shipped default: tests run with what users get.
+            max_reserved_ips_per_namespace: Some(DEFAULT_MAX_RESERVED_IPS_PER_NAMESPACE),
         };
         let subnets = vec![
             "ocid1.subnet.oc1.sandbox.pods".to_string(),

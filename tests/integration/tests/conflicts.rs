@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use integration_tests::{OperatorSandbox, POOL, condition};
 use k8s_oci_operator::api::crd::State;
+use k8s_oci_operator::decide::tenancy::PUBLIC_IP_POOLS;
 use kube::api::ListParams;
 use test_support::wait_until;
 
@@ -76,6 +77,7 @@ async fn the_compartment_limit_is_reported_without_flapping() -> Result<()> {
 async fn an_exhausted_pool_is_reported() -> Result<()> {
     let sb = OperatorSandbox::start("poolfull").await?;
     sb.emulator.with_world(|w| w.reserved_limit = 100);
+    sb.grant(PUBLIC_IP_POOLS, Some(POOL)).await?;
     // The seed's pool is a /28: 16 addresses.
     for i in 0..17 {
         sb.create(&rip(

@@ -121,6 +121,8 @@ proptest! {
                     private_ip_id: "ocid1.privateip.oc1..p".into(),
                     private_ip_address: "10.0.65.9".into(),
                     pod: None,
+                    subnet_id: None,
+                    primary: false,
                 }),
             };
             let denial = refused.then(|| ("p".to_string(), "no".to_string()));
@@ -134,6 +136,7 @@ proptest! {
                 public_ip,
                 target: Some(Ok(target)),
                 policy: Some(Ok(gate)),
+                tenancy: Default::default(),
                 timing: Timing {
                     poll: Duration::from_secs(2),
                     resync: Duration::from_secs(600),

@@ -10,13 +10,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use k8s_oci_operator::api::crd::ReclaimPolicy;
 use k8s_oci_operator::controller::release::{Released, release};
-use k8s_oci_operator::decide::ownership::{Holder, Owner};
+use k8s_oci_operator::decide::ownership::{Holder, Owner, TAG_CLAIMABLE_BY, TAG_RELEASABLE};
 use k8s_oci_operator::oci::{
     CreatePublicIpDetails, HttpOciClient, OciCredentials, OciNetwork, PublicIp, PublicIpState,
     UpdatePublicIpDetails,
 };
 use oci_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed, Timing};
+
+const DELETE: (Option<ReclaimPolicy>, &str) = (None, OWNER.namespace);
+const RETAIN: (Option<ReclaimPolicy>, &str) = (Some(ReclaimPolicy::Retain), OWNER.namespace);
 
 const OWNER: Owner<'static> = Owner {
     cluster: "c1",
@@ -42,7 +46,7 @@ async fn setup() -> Result<(EmulatorHandle, HttpOciClient)> {
 /// A reserved IP with `OWNER`'s tags, read back at rest (with its etag).
 async fn our_ip(oci: &HttpOciClient) -> Result<PublicIp> {
     let details = CreatePublicIpDetails {
-        freeform_tags: Some(OWNER.desired_tags(&BTreeMap::new(), false)),
+        freeform_tags: Some(OWNER.desired_tags(&BTreeMap::new(), None)),
         ..CreatePublicIpDetails::reserved(integration_tests::COMPARTMENT)
     };
     let created = oci.create_public_ip(&details, "release-test").await?;
@@ -70,7 +74,7 @@ async fn an_ip_seen_at_rest_is_deleted_in_one_call() -> Result<()> {
     let ip = our_ip(&oci).await?;
     let etag = ip.etag.clone().context("a read carries an etag")?;
     emulator.reset_calls();
-    let released = release(&oci, &ip.id, ours, false, Some(&etag)).await?;
+    let released = release(&oci, &ip.id, ours, DELETE, Some(&etag)).await?;
     ensure!(
         matches!(released, Released::Done { kept: false, .. }),
         "{released:?}"
@@ -93,7 +97,7 @@ async fn an_ip_changed_since_is_read_first_and_still_released_if_ours() -> Resul
     };
     oci.update_public_ip(&ip.id, &retag, None).await?;
     emulator.reset_calls();
-    let released = release(&oci, &ip.id, ours, false, Some(&stale)).await?;
+    let released = release(&oci, &ip.id, ours, DELETE, Some(&stale)).await?;
     ensure!(matches!(released, Released::Done { .. }), "{released:?}");
     assert_eq!(
         calls(&emulator, "DeletePublicIp"),
@@ -120,13 +124,13 @@ async fn an_ip_that_is_no_longer_ours_is_never_released() -> Result<()> {
         ..Default::default()
     };
     oci.update_public_ip(&ip.id, &retag, None).await?;
-    let released = release(&oci, &ip.id, ours, false, Some(&stale)).await?;
+    let released = release(&oci, &ip.id, ours, DELETE, Some(&stale)).await?;
     assert_eq!(released, Released::Skipped);
     let left = oci.get_public_ip(&ip.id).await?;
     ensure!(!left.lifecycle_state.is_gone(), "released: {left:?}");
     // Without a remembered etag: the same.
     assert_eq!(
-        release(&oci, &ip.id, ours, false, None).await?,
+        release(&oci, &ip.id, ours, DELETE, None).await?,
         Released::Skipped
     );
     let _ = emulator;
@@ -150,7 +154,7 @@ async fn a_kept_ip_is_unassigned_then_untagged_never_deleted() -> Result<()> {
         .await?;
     let mut released = Released::Skipped;
     for _ in 0..100 {
-        released = release(&oci, &ip.id, ours, true, ip.etag.as_deref()).await?;
+        released = release(&oci, &ip.id, ours, RETAIN, ip.etag.as_deref()).await?;
         if matches!(released, Released::Done { .. }) {
             break;
         }
@@ -163,13 +167,16 @@ async fn a_kept_ip_is_unassigned_then_untagged_never_deleted() -> Result<()> {
     let left = oci.get_public_ip(&ip.id).await?;
     assert!(left.lifecycle_state.is_free(), "{:?}", left.lifecycle_state);
     assert_eq!(left.assigned_entity_id, None);
-    assert!(
-        left.freeform_tags
-            .keys()
-            .all(|k| !k.starts_with("k8s-oci-operator-")),
+    // Ownership tags gone; only its namespace may claim it back.
+    let mut keys: Vec<&str> = left.freeform_tags.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [TAG_CLAIMABLE_BY, TAG_RELEASABLE],
         "{:?}",
         left.freeform_tags
     );
+    assert_eq!(left.freeform_tags[TAG_CLAIMABLE_BY], OWNER.namespace);
     assert_eq!(calls(&emulator, "DeletePublicIp"), 0);
     assert_ne!(left.lifecycle_state, PublicIpState::Terminated);
     Ok(())

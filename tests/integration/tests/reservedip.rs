@@ -6,9 +6,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use integration_tests::{OperatorSandbox, POOL, SPECIFIC_ADDRESS, condition, is_live, state};
+use integration_tests::{
+    OperatorSandbox, POOL, SPECIFIC_ADDRESS, SPECIFIC_ID, condition, is_live, state,
+};
 use k8s_oci_operator::api::crd::{ReservedIP, State};
 use k8s_oci_operator::decide::ownership::{TAG_NAME, TAG_UID};
+use k8s_oci_operator::decide::tenancy::{NODE_IPS, PRIVATE_IP_TARGETS, PUBLIC_IP_POOLS};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -102,6 +105,8 @@ async fn allocate_then_release() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byoip_pool() -> Result<()> {
     let sb = OperatorSandbox::start("pool").await?;
+    // The platform team allows the pool in this namespace.
+    sb.grant(PUBLIC_IP_POOLS, Some(POOL)).await?;
     sb.create(&format!("{SEED_EXAMPLE}  publicIPv4Pool: {POOL}\n"))
         .await?;
     let rip = sb
@@ -119,6 +124,8 @@ async fn byoip_pool() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn specific_address_is_taken_over_and_retained() -> Result<()> {
     let sb = OperatorSandbox::start("specific").await?;
+    // The platform team hands the address to this namespace.
+    sb.hand_over(SPECIFIC_ID, sb.ns.name()).await?;
     sb.create(&format!(
         "{SEED_EXAMPLE}  publicIPv4Address: {SPECIFIC_ADDRESS}\n"
     ))
@@ -132,7 +139,7 @@ async fn specific_address_is_taken_over_and_retained() -> Result<()> {
     );
     assert!(rip.status.as_ref().is_some_and(|s| s.adopted));
     let id = status_field(&rip, |s| s.public_ip_id.clone());
-    assert_eq!(id, "ocid1.publicip.oc1.sandbox.specific");
+    assert_eq!(id, SPECIFIC_ID);
 
     // A second ReservedIP for the same address is refused, and steals nothing.
     sb.create(&format!(
@@ -292,6 +299,9 @@ async fn waits_for_a_missing_pod_and_follows_a_recreated_one() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assign_to_a_private_ip_address() -> Result<()> {
     let sb = OperatorSandbox::start("privateip").await?;
+    // The platform team allows private IP targets in the pods subnet.
+    sb.grant(PRIVATE_IP_TARGETS, Some("ocid1.subnet.oc1.sandbox.pods"))
+        .await?;
     sb.create(&format!("{SEED_EXAMPLE}  assignment:\n    privateIPAddress: 10.0.66.200\n    subnetId: ocid1.subnet.oc1.sandbox.pods\n")).await?;
     let rip = sb
         .wait_state("my-reserved-ip", State::Assigned, true)
@@ -344,18 +354,16 @@ async fn drift_is_put_back() -> Result<()> {
         .wait_state("my-reserved-ip", State::Assigned, true)
         .await?;
     let id = status_field(&rip, |s| s.public_ip_id.clone());
-    // Someone unassigns and retags the IP behind the operator's back.
-    let oci = sb.oci_client()?;
-    use k8s_oci_operator::oci::{OciNetwork, UpdatePublicIpDetails};
-    oci.update_public_ip(
-        &id,
-        &UpdatePublicIpDetails {
-            freeform_tags: Some(Default::default()),
-            ..UpdatePublicIpDetails::unassign()
-        },
-        None,
-    )
-    .await?;
+    // Someone unassigns the IP and drops the user's tag behind the
+    // operator's back (its ownership tags stay).
+    use k8s_oci_operator::oci::OciNetwork;
+    let tags = sb.oci_client()?.get_public_ip(&id).await?.freeform_tags;
+    let ownership_only = tags
+        .iter()
+        .filter(|(k, _)| k.starts_with("k8s-oci-operator-"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tamper(&sb, &id, ownership_only, true).await?;
     // The next resync (5 s in tests) puts both back.
     wait_until(Duration::from_secs(30), || async {
         let ip = sb.public_ip(&id).unwrap_or_default();
@@ -363,13 +371,32 @@ async fn drift_is_put_back() -> Result<()> {
     })
     .await
     .context("drift was not corrected")?;
+
+    // With its ownership tags stripped the IP is no longer provably this
+    // ReservedIP's (status alone is not proof): nothing is written to it,
+    // and the ReservedIP says why.
+    tamper(&sb, &id, Default::default(), true).await?;
+    sb.emulator.reset_calls();
+    let rip = sb
+        .wait_state("my-reserved-ip", State::Failed, false)
+        .await?;
+    assert_eq!(condition(&rip, "Ready")?.reason, "PublicIPNotOurs");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        sb.calls("UpdatePublicIp"),
+        0,
+        "the untagged IP was left alone"
+    );
+    // Put back by whoever stripped them, the tags make it ours again.
+    tamper(&sb, &id, tags, false).await?;
+    sb.wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
     sb.finish().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_never_releases_an_ip_changed_behind_its_back_without_reading_it() -> Result<()> {
     use k8s_oci_operator::decide::ownership::TAG_NAMESPACE;
-    use k8s_oci_operator::oci::{OciNetwork, UpdatePublicIpDetails};
     let sb = OperatorSandbox::start("stale-etag").await?;
     sb.running_pod("some-pod", None).await?;
     sb.create(&with_assignment("some-pod")).await?;
@@ -379,18 +406,13 @@ async fn a_delete_never_releases_an_ip_changed_behind_its_back_without_reading_i
         .wait_state("my-reserved-ip", State::Assigned, true)
         .await?;
     let other = sb.wait_state("other-ip", State::Allocated, true).await?;
-    let oci = sb.oci_client()?;
     // Someone re-tags my-reserved-ip's IP as other-ip's, behind the operator's back.
     let id = status_field(&rip, |s| s.public_ip_id.clone());
     let mut tags = sb.public_ip(&id).context("ip")?["freeformTags"].clone();
     tags[TAG_NAME] = "other-ip".into();
     tags[TAG_UID] = other.uid().unwrap_or_default().into();
     tags[TAG_NAMESPACE] = sb.ns.name().into();
-    let details = UpdatePublicIpDetails {
-        freeform_tags: Some(serde_json::from_value(tags)?),
-        ..Default::default()
-    };
-    oci.update_public_ip(&id, &details, None).await?;
+    tamper(&sb, &id, serde_json::from_value(tags)?, false).await?;
 
     sb.emulator.reset_calls();
     sb.delete_and_wait("my-reserved-ip").await?;
@@ -408,15 +430,7 @@ async fn a_delete_never_releases_an_ip_changed_behind_its_back_without_reading_i
     let ip = sb.public_ip(&id).context("ip")?;
     assert!(is_live(&ip), "released although no longer ours: {ip}");
     // Hand it back, so other-ip's own release finds exactly one IP per owner.
-    oci.update_public_ip(
-        &id,
-        &UpdatePublicIpDetails {
-            freeform_tags: Some(Default::default()),
-            ..UpdatePublicIpDetails::unassign()
-        },
-        None,
-    )
-    .await?;
+    tamper(&sb, &id, Default::default(), true).await?;
     sb.finish().await
 }
 
@@ -447,12 +461,42 @@ async fn invalid_specs_are_rejected_at_admission() -> Result<()> {
             .expect_err(&format!("admission must refuse:\n{yaml}"));
         assert!(err.to_string().contains(expect), "case {i}: {err}");
     }
-    let reserved = format!("{SEED_EXAMPLE}    k8s-oci-operator-uid: forged\n");
-    let err = sb.create(&reserved).await.expect_err("reserved tag key");
-    assert!(
-        err.to_string().contains("reserved for the operator"),
-        "{err}"
-    );
+    // Tags: the operator's prefix in any case, look-alike keys, invisible characters.
+    let tag_cases = [
+        ("k8s-oci-operator-uid: forged", "reserved for the operator"),
+        (
+            "K8S-OCI-OPERATOR-cluster: forged",
+            "reserved for the operator",
+        ),
+        (
+            "k8s\u{2011}oci\u{2011}operator-cluster: x",
+            "only ASCII letters",
+        ),
+        ("app.example/team: x", "only ASCII letters"),
+        (r#"owner: "a\0b""#, "control or format"),
+        (r#"owner: "\u202Eevil""#, "control or format"),
+        (r#"owner: "zero\u200Bwidth""#, "control or format"),
+    ];
+    for (i, (tag, expect)) in tag_cases.iter().enumerate() {
+        let yaml = format!(
+            "{}    {tag}\n",
+            SEED_EXAMPLE.replace("my-reserved-ip", &format!("bad-tag-{i}"))
+        );
+        let err = sb
+            .create(&yaml)
+            .await
+            .expect_err(&format!("admission must refuse:\n{yaml}"));
+        assert!(err.to_string().contains(expect), "tag case {i}: {err}");
+    }
+    // Unicode text in values is fine.
+    sb.create(&format!(
+        "{}    city: Zürich 東京\n",
+        SEED_EXAMPLE.replace("my-reserved-ip", "unicode-ok")
+    ))
+    .await?;
+    sb.rips()
+        .delete("unicode-ok", &DeleteParams::default())
+        .await?;
 
     // The pool cannot be changed once set.
     sb.create(&format!("{SEED_EXAMPLE}  publicIPv4Pool: {POOL}\n"))
@@ -579,6 +623,8 @@ async fn the_operator_works_with_its_deploy_service_account_alone() -> Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_network_pod_behind_an_ephemeral_ip_is_reported_not_stolen() -> Result<()> {
     let sb = OperatorSandbox::start("hostnet").await?;
+    // The platform team allows node IPs (hostNetwork pods) in this namespace.
+    sb.grant(NODE_IPS, Some("true")).await?;
     let pod: Pod = serde_json::from_value(json!({
         "metadata": { "name": "hostnet" },
         "spec": {
@@ -604,4 +650,28 @@ async fn host_network_pod_behind_an_ephemeral_ip_is_reported_not_stolen() -> Res
         .collect();
     assert_eq!(ephemeral.len(), 3, "every node keeps its ephemeral IP");
     sb.finish().await
+}
+
+/// Changes public IP `id` behind the operator's back, as someone with OCI
+/// access could: sets its tags, and unassigns it when asked.
+async fn tamper(
+    sb: &OperatorSandbox,
+    id: &str,
+    tags: std::collections::BTreeMap<String, String>,
+    unassign: bool,
+) -> Result<()> {
+    use k8s_oci_operator::oci::{OciNetwork, UpdatePublicIpDetails};
+    let base = if unassign {
+        UpdatePublicIpDetails::unassign()
+    } else {
+        UpdatePublicIpDetails::default()
+    };
+    let details = UpdatePublicIpDetails {
+        freeform_tags: Some(tags),
+        ..base
+    };
+    sb.oci_client()?
+        .update_public_ip(id, &details, None)
+        .await?;
+    Ok(())
 }

@@ -7,7 +7,9 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::*;
 use crate::decide::How;
-use crate::decide::ownership::{TAG_ADOPTED, TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID};
+use crate::decide::ownership::{
+    TAG_ADOPTED, TAG_CLAIMABLE_BY, TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID,
+};
 use crate::decide::pass::{holds_ip, needs_target};
 use crate::decide::plan::Step;
 use crate::decide::{Call, Requeue};
@@ -42,7 +44,36 @@ fn status_naming_another_reservedips_ip_is_blocked_without_a_call() {
     );
     assert_eq!(cond(&c.status, READY), ("False", "PublicIPOwnedByOther"));
     assert_eq!(c.requeue, Requeue::After(TIMING.resync));
-    assert!(c.events[0].warning && c.events[0].message.contains("team-b/db"));
+    assert!(c.events[0].warning);
+    assert!(
+        !c.events[0].message.contains("team-b"),
+        "another namespace is not named: {}",
+        c.events[0].message
+    );
+}
+
+#[test]
+fn status_naming_an_untagged_ip_is_not_authority() {
+    // A forged status.publicIPId of a platform address (no ownership tags):
+    // nothing is done to it, whatever the target.
+    let platform = ip_tagged(
+        PublicIpState::Assigned,
+        Some("node-ip"),
+        tags(&[("env", "prod")]),
+    );
+    let case = Case::holding(platform.clone(), How::Read).with_pod_target();
+    assert!(!needs_target(&case.obs()), "nothing more is looked up");
+    let c = case.conclusion();
+    assert_eq!(cond(&c.status, READY), ("False", "PublicIPNotOurs"));
+    assert_eq!(c.events[0].reason, "PublicIPNotOurs");
+    // The same IP as the address the spec asks for goes through the
+    // takeover checks (here: not handed to the namespace).
+    let mut asked = Case::holding(platform, How::Read);
+    asked.spec.public_ipv4_address = Some("192.0.2.1".into());
+    assert_eq!(
+        cond(&asked.conclusion().status, READY),
+        ("False", "AddressNotClaimable")
+    );
 }
 
 #[test]
@@ -186,7 +217,11 @@ fn address_case(ip: PublicIp) -> Case {
 
 #[test]
 fn an_unowned_free_address_is_claimed_with_our_tags_and_its_etag() {
-    let free = ip_tagged(PublicIpState::Available, None, tags(&[("cost", "ops")]));
+    let free = ip_tagged(
+        PublicIpState::Available,
+        None,
+        tags(&[("cost", "ops"), (TAG_CLAIMABLE_BY, "x, team-a")]),
+    );
     let case = address_case(free);
     assert!(!needs_target(&case.obs()), "the claim comes first");
     let plan = case.plan();
@@ -241,7 +276,16 @@ fn addresses_that_may_not_be_taken_over_are_refused() {
         assert_eq!(c.status.state, Some(State::Failed));
         cond(&c.status, READY).1.to_string()
     };
-    let free = || ip_tagged(PublicIpState::Available, None, BTreeMap::new());
+    let handed = || tags(&[(TAG_CLAIMABLE_BY, "team-a")]);
+    let free = || ip_tagged(PublicIpState::Available, None, handed());
+    let not_handed = ip_tagged(PublicIpState::Available, None, BTreeMap::new());
+    assert_eq!(refused(not_handed, None), "AddressNotClaimable");
+    let to_others = ip_tagged(
+        PublicIpState::Available,
+        None,
+        tags(&[(TAG_CLAIMABLE_BY, "team-b,team-aa")]),
+    );
+    assert_eq!(refused(to_others, None), "AddressNotClaimable");
     let mut ephemeral = free();
     ephemeral.lifetime = Lifetime::Ephemeral;
     assert_eq!(refused(ephemeral, None), "AddressNotReserved");
@@ -249,7 +293,7 @@ fn addresses_that_may_not_be_taken_over_are_refused() {
     elsewhere.compartment_id = Some("ocid1.compartment.oc1..other".into());
     assert_eq!(refused(elsewhere, None), "AddressInOtherCompartment");
     assert_eq!(refused(free(), Some("pool1")), "AddressNotInPool");
-    let in_use = ip_tagged(PublicIpState::Assigned, Some("p7"), BTreeMap::new());
+    let in_use = ip_tagged(PublicIpState::Assigned, Some("p7"), handed());
     assert_eq!(refused(in_use, None), "AddressInUse");
     let theirs = ip_tagged(PublicIpState::Available, None, others());
     assert_eq!(refused(theirs, None), "AddressOwnedByOther");

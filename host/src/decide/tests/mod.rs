@@ -11,6 +11,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use super::ownership::Owner;
+use super::tenancy::{PodFacts, TargetFacts, Tenancy};
 use super::{
     Conclusion, Decision, Failure, Gate, Observation, Plan, PublicIpSeen, ResolvedTarget, Target,
     Timing, decide,
@@ -39,6 +40,7 @@ struct Case {
     seen: PublicIpSeen,
     target: Option<Result<Target, Failure>>,
     policy: Option<Result<Gate, String>>,
+    tenancy: Tenancy,
     now: Timestamp,
 }
 
@@ -51,6 +53,17 @@ impl Case {
             seen: PublicIpSeen::Nothing,
             target: Some(Ok(Target::Unassigned)),
             policy: Some(Ok(Gate::default())),
+            // The target of these cases is a pod of the ReservedIP's namespace.
+            tenancy: Tenancy {
+                facts: TargetFacts {
+                    pod: Some(PodFacts {
+                        namespace: ME.namespace.into(),
+                        host_network: false,
+                    }),
+                    pods_at_address: vec![],
+                },
+                ..Tenancy::default()
+            },
             now: Timestamp::now(),
         }
     }
@@ -79,6 +92,7 @@ impl Case {
             public_ip: self.seen.clone(),
             target: self.target.clone(),
             policy: self.policy.clone(),
+            tenancy: self.tenancy.clone(),
             timing: TIMING,
             now: self.now,
             new_token: "new-token".into(),
@@ -109,6 +123,8 @@ fn pod_target(private_ip: &str) -> Target {
         private_ip_id: private_ip.into(),
         private_ip_address: "10.0.65.3".into(),
         pod: Some(("web-0".into(), "pod-uid".into())),
+        subnet_id: None,
+        primary: false,
     })
 }
 
@@ -122,7 +138,7 @@ fn ip_tagged(state: PublicIpState, on: Option<&str>, tags: BTreeMap<String, Stri
 
 /// Our IP with exactly the tags the pass wants (so nothing to retag).
 fn ours(state: PublicIpState, on: Option<&str>) -> PublicIp {
-    ip_tagged(state, on, ME.desired_tags(&BTreeMap::new(), false))
+    ip_tagged(state, on, ME.desired_tags(&BTreeMap::new(), None))
 }
 
 fn cond<'a>(status: &'a ReservedIPStatus, type_: &str) -> (&'a str, &'a str) {

@@ -46,7 +46,8 @@ fn a_settled_ip_is_looked_at_again_only_at_the_resync() {
         conclude(plan, Outcome::Answered(ip)).requeue,
         Requeue::After(TIMING.resync)
     );
-    // A target that is not there yet is looked for at the poll interval.
+    // A target that is not there yet is looked for again with backoff, from
+    // the poll interval (capped at the resync by the controller).
     let mut absent = Case::holding(ours(PublicIpState::Available, None), How::Read);
     absent.target = Some(Ok(Target::Absent {
         reason: "PodNotFound",
@@ -56,7 +57,12 @@ fn a_settled_ip_is_looked_at_again_only_at_the_resync() {
     assert_eq!(plan.step, Step::Done);
     let ip = plan.observed.clone();
     let c = conclude(plan, Outcome::Answered(ip));
-    assert_eq!(c.requeue, Requeue::After(TIMING.poll));
+    assert_eq!(
+        c.requeue,
+        Requeue::Backoff {
+            at_least: TIMING.poll
+        }
+    );
     assert_eq!(cond(&c.status, READY), ("False", "PodNotFound"));
 }
 

@@ -49,7 +49,7 @@ fn a_new_ip_is_created_and_assigned_in_one_call_with_a_marker_first() {
     assert_eq!(details.display_name.as_deref(), Some("team-a/web"));
     let tags = details.freeform_tags.clone().unwrap_or_default();
     assert_eq!(tags.get("owner").map(String::as_str), Some("My team"));
-    assert_eq!(tags, ME.desired_tags(&case.spec.tags, false));
+    assert_eq!(tags, ME.desired_tags(&case.spec.tags, None));
     let marker = marker
         .as_ref()
         .expect("a new token is recorded before the create");

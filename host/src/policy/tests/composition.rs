@@ -142,7 +142,7 @@ async fn invalid_answers_fail_the_policy() {
         .await
         .expect("decision");
     assert!(
-        matches!(tags.outcome, TagOutcome::Deny(ref d) if d.reason.contains("reserved prefix"))
+        matches!(tags.outcome, TagOutcome::Deny(ref d) if d.reason.contains("reserved for the operator"))
     );
     let pool = engine
         .select_pool(
