@@ -43,6 +43,13 @@ log "installing the CRD and deploy/"
 kubectl apply -f config/crd/bases >/dev/null
 kubectl wait --for=condition=Established crd/reservedips.oci.k8s.logmein.com --timeout=30s >/dev/null
 kubectl apply -f deploy/ >/dev/null
+# As the platform team: the default namespace (where the examples go) may
+# use the sandbox's BYOIP pool and target private IPs of node1's pod range
+# (examples/byoip-pool.yaml, examples/private-ip.yaml). The seed's address
+# 198.51.100.77 is handed to it by a tag in OCI (examples/specific-address.yaml).
+kubectl annotate namespace default --overwrite >/dev/null \
+  oci.k8s.logmein.com/public-ip-pools=ocid1.publicippool.oc1.sandbox.pool1 \
+  oci.k8s.logmein.com/private-ip-targets=10.0.66.0/24
 
 if ! alive "$sandbox/operator.pid"; then
   # The operator talks to the API server as the deploy/ ServiceAccount.
@@ -65,6 +72,7 @@ KC
   # POD_NAME names it in Events (reportingInstance) and as a Lease holder.
   KUBECONFIG=$sandbox/operator.kubeconfig \
   POD_NAME=sandbox-operator \
+  POD_NAMESPACE=k8s-oci-operator \
   OCI_COMPARTMENT_ID=ocid1.compartment.oc1..sandbox \
   CLUSTER_ID=sandbox \
   OCI_CONFIG_FILE=$root/tests/oci-emulator/testdata/oci-config \

@@ -53,14 +53,13 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Runs the controller until shutdown.
 pub async fn run(ctx: Arc<Context>) {
     let client = ctx.client.clone();
-    let (rips, pods): (Api<ReservedIP>, Api<PartialObjectMeta<Pod>>) = match &ctx.settings.namespace
-    {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
+    let rips: Api<ReservedIP> = match &ctx.settings.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
     };
+    // Every namespace's pods, even when only one namespace's ReservedIPs
+    // are: a pod elsewhere may receive the address of a private IP target.
+    let pods: Api<Pod> = Api::all(client.clone());
     let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(client);
     // The trigger stream skips the echo of our own status writes (the pass
     // that wrote one has already requeued itself); the cache sees everything.
@@ -89,9 +88,11 @@ pub async fn run(ctx: Arc<Context>) {
         ctx.settings.orphan_interval,
         ctx.settings.orphan_grace,
     );
-    // Pods only trigger reconciles of the ReservedIPs that name them; only
-    // their metadata is watched and nothing is cached, so memory stays small
-    // however many pods the cluster runs. Reconcile reads the one pod it needs.
+    // Pods only trigger reconciles of the ReservedIPs that name them or
+    // their address (a private IP target a pod of another namespace just
+    // received must come off it at once). Nothing is cached, so memory stays
+    // small however many pods the cluster runs; reconcile reads the one pod
+    // it needs.
     let pods = watcher(pods, watcher::Config::default().any_semantic())
         .default_backoff()
         .touched_objects();
@@ -104,10 +105,14 @@ pub async fn run(ctx: Arc<Context>) {
     let controller = controller
         .watches_stream(pods, move |pod| {
             let (ns, name) = (pod.namespace(), pod.name_any());
+            let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone());
             store
                 .state()
                 .into_iter()
-                .filter(|r| r.namespace() == ns && pod_name(r) == Some(name.as_str()))
+                .filter(|r| {
+                    (r.namespace() == ns && pod_name(r) == Some(name.as_str()))
+                        || ip.is_some() && at_address(r) == ip.as_deref()
+                })
                 .map(|r| ObjectRef::from_obj(&*r))
                 .collect::<Vec<_>>()
         })
@@ -148,6 +153,19 @@ fn namespace_filter(only: &Option<String>) -> watcher::Config {
         Some(ns) => config.fields(&format!("metadata.name={ns}")),
         None => config,
     }
+}
+
+/// The address of a private IP target (as the spec or, for `privateIPId`,
+/// status names it).
+fn at_address(rip: &ReservedIP) -> Option<&str> {
+    let assignment = rip.spec.assignment.as_ref()?;
+    if assignment.pod_name.is_some() {
+        return None;
+    }
+    assignment.private_ip_address.as_deref().or(rip
+        .status
+        .as_ref()
+        .and_then(|s| s.private_ip_address.as_deref()))
 }
 
 fn pod_name(rip: &ReservedIP) -> Option<&str> {

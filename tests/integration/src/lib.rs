@@ -76,6 +76,9 @@ pub struct OperatorSandbox {
     pub orphan_sweep: (Duration, Duration),
     /// How long a recorded public IP must answer 404 before it counts as deleted.
     pub missing_grace: Duration,
+    /// How often an IP at rest is checked for drift (5 s unless a test needs
+    /// to show something happens without waiting for it).
+    pub resync: Duration,
     /// The operator's own Kubernetes client, when it should not use the admin's.
     pub operator_client: Option<Client>,
     /// The operator's policy engine (empty unless a test loads policies).
@@ -110,6 +113,7 @@ impl OperatorSandbox {
             cluster_id,
             orphan_sweep: (Duration::from_secs(3600), Duration::from_secs(3600)),
             missing_grace: Duration::from_secs(3),
+            resync: Duration::from_secs(5),
             operator_client: None,
             policy: PolicyEngine::new(PolicyLimits::default())?,
             operator_namespace: None,
@@ -128,7 +132,7 @@ impl OperatorSandbox {
             compartment_id: COMPARTMENT.into(),
             cluster_id: self.cluster_id.clone(),
             poll_interval: Duration::from_millis(200),
-            resync_interval: Duration::from_secs(5),
+            resync_interval: self.resync,
             namespace: Some(self.ns.name().to_string()),
             orphan_interval: self.orphan_sweep.0,
             orphan_grace: self.orphan_sweep.1,

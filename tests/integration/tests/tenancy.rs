@@ -605,6 +605,62 @@ async fn status_is_never_authority() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_ip_another_namespaces_new_pod_receives_is_taken_off_at_once() -> Result<()> {
+    let mut a = Arena::start("tenancy-reuse").await?;
+    // No resync within the test: only the pod's arrival can wake the operator.
+    a.sb.resync = Duration::from_secs(600);
+    a.sb.start_operator()?;
+    a.sb.grant(PRIVATE_IP_TARGETS, Some("10.0.67.0/24")).await?;
+    let free = "10.0.67.251";
+    let target = a.private_ip_id(free)?;
+    a.own_targets.push(target.clone());
+    a.attack(
+        "reuse",
+        &format!("  assignment:\n    privateIPAddress: {free}\n    subnetId: ocid1.subnet.oc1.sandbox.pods\n"),
+    )
+    .await?;
+    let rip = a.sb.wait_state("reuse", State::Assigned, true).await?;
+    let id = rip
+        .status
+        .and_then(|s| s.public_ip_id)
+        .context("public IP")?;
+    let before = a.others();
+    // team-a's next pod receives the address. Played by the test (a pod on a
+    // node nobody runs, its status written here), so the address is known.
+    let pods: Api<Pod> = a.victim.api();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "next" },
+        "spec": {
+            "nodeName": "unmanaged-node",
+            "containers": [{ "name": "app", "image": "registry.example/app:1" }]
+        }
+    }))?;
+    pods.create(&PostParams::default(), &pod).await?;
+    let status =
+        json!({ "status": { "phase": "Running", "podIP": free, "podIPs": [{ "ip": free }] } });
+    pods.patch_status("next", &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    a.own_targets.clear();
+    let off = wait_until(Duration::from_secs(30), || async {
+        Ok(a.sb
+            .public_ip(&id)
+            .is_some_and(|ip| ip["assignedEntityId"].is_null()))
+    })
+    .await;
+    let ready = condition(&a.sb.rips().get("reuse").await?, "Ready")?;
+    let row = TenancyRow {
+        attack: "granted privateIPAddress that another team's next pod receives".into(),
+        refused: off.is_ok() && ready.reason == "PrivateIPHeldByOtherNamespace",
+        reason: format!("{}: {}", ready.reason, ready.message),
+        oci_untouched: a.untouched(&before),
+    };
+    a.finish_row(row)?;
+    pods.delete("next", &DeleteParams::default().grace_period(0))
+        .await?;
+    a.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_namespaces_pod_cannot_be_named() -> Result<()> {
     let a = Arena::start("tenancy-podname").await?;
     let before = a.others();

@@ -16,7 +16,11 @@ async fn sandbox_topology_is_visible() {
         .expect("by address");
     assert_eq!(specific.id, SPECIFIC_IP_ID);
     assert_eq!(specific.lifecycle_state, PublicIpState::Available);
-    assert!(specific.freeform_tags.is_empty());
+    assert_eq!(
+        specific.freeform_tags.keys().collect::<Vec<_>>(),
+        ["k8s-oci-operator-claimable-by"],
+        "only the platform team's hand-over tag"
+    );
     let missing = client
         .get_public_ip_by_ip_address("198.51.100.250")
         .await
