@@ -46,6 +46,9 @@ pub struct Draft {
     pub timing: Timing,
     /// The state the pass started from (for "assigned" / "unassigned" events).
     pub was: Option<State>,
+    /// The ReservedIP's namespace: messages name other ReservedIPs of it,
+    /// never another namespace's.
+    pub namespace: String,
 }
 
 impl Draft {
@@ -56,6 +59,7 @@ impl Draft {
             generation: obs.generation,
             timing: obs.timing,
             was: obs.status.state,
+            namespace: obs.owner.namespace.to_string(),
         }
     }
 

@@ -111,7 +111,8 @@ fn target_taken(
         Some(other) => {
             let tags = &other.freeform_tags;
             let whose = match (tags.get(TAG_NAMESPACE), tags.get(TAG_NAME)) {
-                (Some(ns), Some(n)) => format!("ReservedIP {ns}/{n}"),
+                (Some(ns), Some(n)) if *ns == draft.namespace => format!("ReservedIP {n}"),
+                (Some(_), Some(_)) => "another namespace's ReservedIP".to_string(),
                 _ => "a public IP not managed by this operator".to_string(),
             };
             format!(

@@ -87,9 +87,13 @@ impl Arena {
             .iter()
             .filter(|ip| self.is_tenants(ip))
             .all(|ip| {
-                ip["assignedEntityId"]
+                let ok = ip["assignedEntityId"]
                     .as_str()
-                    .is_none_or(|on| self.own_targets.iter().any(|t| t == on))
+                    .is_none_or(|on| self.own_targets.iter().any(|t| t == on));
+                if !ok {
+                    println!("the tenant's IP is assigned: {ip}");
+                }
+                ok
             });
         if &now != before {
             for (id, ip) in &now {
@@ -102,6 +106,9 @@ impl Arena {
                         .collect();
                     println!("changed {id}: {}", changed.join(", "));
                 }
+            }
+            for id in before.keys().filter(|id| !now.contains_key(*id)) {
+                println!("gone: {id}");
             }
         }
         &now == before && unassigned
@@ -158,7 +165,10 @@ impl Arena {
     ) -> Result<()> {
         let (refused, reason) = match result {
             Ok(r) => (false, format!("accepted as {}", r.name_any())),
-            Err(e) => (e.to_string().contains(expect), format!("admission: {e}")),
+            Err(e) => (
+                e.to_string().contains(expect),
+                format!("admission: {}", short(&e.to_string())),
+            ),
         };
         tokio::time::sleep(Duration::from_secs(1)).await;
         let row = TenancyRow {
@@ -192,6 +202,13 @@ impl Arena {
     }
 }
 
+/// An API error without the Status it repeats.
+fn short(message: &str) -> &str {
+    message
+        .split_once(" (Status {")
+        .map_or(message, |(head, _)| head)
+}
+
 async fn running_pod(ns: &TestNamespace, name: &str) -> Result<String> {
     let pods: Api<Pod> = ns.api();
     let pod: Pod = serde_json::from_value(json!({
@@ -222,10 +239,11 @@ async fn private_ip_targets_are_refused_by_default() -> Result<()> {
     a.sb.oci_client()?
         .delete_public_ip(ephemeral["id"].as_str().unwrap_or_default(), None)
         .await?;
-    wait_until(Duration::from_secs(10), || async {
+    // Gone from OCI's listing (terminated IPs vanish shortly after).
+    wait_until(Duration::from_secs(30), || async {
         Ok(a.sb
             .public_ip(ephemeral["id"].as_str().unwrap_or_default())
-            .is_none_or(|ip| !integration_tests::is_live(&ip)))
+            .is_none())
     })
     .await?;
     let before = a.others();
@@ -553,7 +571,7 @@ async fn status_is_never_authority() -> Result<()> {
         refused: by_tenant.is_err(),
         reason: by_tenant
             .err()
-            .map(|e| e.to_string())
+            .map(|e| short(&e.to_string()).to_string())
             .unwrap_or_else(|| "accepted".into()),
         oci_untouched: true,
     })?;
@@ -773,4 +791,50 @@ async fn the_platform_team_opens_each_door_deliberately() -> Result<()> {
     create("pool", &format!("  publicIPv4Pool: {POOL}\n")).await?;
     sb.wait_state("pool", State::Allocated, true).await?;
     sb.finish().await
+}
+
+/// Kubernetes' own count limit, as the README recommends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_quota_limits_the_count_at_admission() -> Result<()> {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let a = Arena::start("tenancy-resourcequota").await?;
+    let text =
+        std::fs::read_to_string(integration_tests::repo_root().join("examples/tenant-quota.yaml"))?;
+    let mut quota: ResourceQuota = serde_yaml::from_str(&text)?;
+    let hard = quota
+        .spec
+        .as_mut()
+        .and_then(|s| s.hard.as_mut())
+        .context("the example quota has spec.hard")?;
+    let key = "count/reservedips.oci.k8s.logmein.com";
+    ensure!(hard.contains_key(key), "the example limits {key}");
+    hard.insert(
+        key.into(),
+        k8s_openapi::apimachinery::pkg::api::resource::Quantity("2".into()),
+    );
+    let quotas: Api<ResourceQuota> = a.sb.ns.api();
+    quotas.create(&PostParams::default(), &quota).await?;
+    // The quota controller computes its usage before admission counts on it.
+    wait_for(
+        &quotas,
+        "reservedips",
+        Duration::from_secs(30),
+        |q: Option<&ResourceQuota>| {
+            q.and_then(|q| q.status.as_ref())
+                .is_some_and(|s| s.used.is_some())
+        },
+    )
+    .await?;
+    a.attack("q0", "").await?;
+    a.attack("q1", "").await?;
+    let before = a.others();
+    let third = a.attack("q2", "").await;
+    a.expect_rejected(
+        "more ReservedIPs than the namespace's ResourceQuota",
+        third,
+        "exceeded quota",
+        &before,
+    )
+    .await?;
+    a.finish().await
 }

@@ -104,9 +104,33 @@ fn a_taken_target_says_whose_ip_is_there_and_holds_back() {
     assert_eq!(cond(&c.status, ASSIGNED), ("False", "TargetHasPublicIP"));
     assert_eq!(cond(&c.status, READY), ("False", "TargetHasPublicIP"));
     assert!(
-        c.events[0].message.contains("ReservedIP team-b/db"),
-        "{:?}",
+        c.events[0]
+            .message
+            .contains("another namespace's ReservedIP")
+            && !c.events[0].message.contains("team-b"),
+        "another namespace is not named: {:?}",
         c.events
+    );
+    // One of the same namespace is named, to help.
+    let ours_too = ip_tagged(
+        PublicIpState::Assigned,
+        Some("p1"),
+        BTreeMap::from([
+            (TAG_NAMESPACE.to_string(), ME.namespace.to_string()),
+            (TAG_NAME.to_string(), "db".to_string()),
+        ]),
+    );
+    let c2 = conclude(
+        case.plan(),
+        Outcome::TargetTaken {
+            failure: failure("OCIConflict", "Conflict", true),
+            holder: Some(ours_too),
+        },
+    );
+    assert!(
+        c2.events[0].message.contains("ReservedIP db"),
+        "{:?}",
+        c2.events
     );
     assert_eq!(
         c.status.state,
