@@ -1,6 +1,10 @@
 //! What every pass shares: clients, settings, caches and memory.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::Store;
 use std::time::Duration;
 
 use kube::runtime::events::{Recorder, Reporter};
@@ -79,6 +83,9 @@ pub struct Context {
     pub memory: Memory,
     /// Per namespace, the ReservedIPs that hold or are allocating an IP.
     pub quota: Quota,
+    /// The namespaces' metadata (grants, policy selectors), once the
+    /// controller watches them.
+    pub namespaces: OnceLock<Store<PartialObjectMeta<Namespace>>>,
 }
 
 impl Context {
@@ -108,6 +115,7 @@ impl Context {
             settings,
             memory: Memory::default(),
             quota: Quota::default(),
+            namespaces: OnceLock::new(),
         })
     }
 

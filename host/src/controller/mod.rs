@@ -36,7 +36,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tracing::{debug, warn};
 
@@ -59,8 +59,8 @@ pub async fn run(ctx: Arc<Context>) {
     };
     // Every namespace's pods, even when only one namespace's ReservedIPs
     // are: a pod elsewhere may receive the address of a private IP target.
-    let pods: Api<Pod> = Api::all(client.clone());
-    let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(client);
+    let pods: Api<PartialObjectMeta<Pod>> = Api::all(client.clone());
+    let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
     // The trigger stream skips the echo of our own status writes (the pass
     // that wrote one has already requeued itself); the cache sees everything.
     let (store, writer) = kube::runtime::reflector::store();
@@ -90,16 +90,28 @@ pub async fn run(ctx: Arc<Context>) {
     );
     // Pods only trigger reconciles of the ReservedIPs that name them or
     // their address (a private IP target a pod of another namespace just
-    // received must come off it at once). Nothing is cached, so memory stays
-    // small however many pods the cluster runs; reconcile reads the one pod
-    // it needs.
+    // received must come off it at once). Only their metadata is watched and
+    // nothing is cached, so memory stays small however many pods the cluster
+    // runs; a pod's address is read only while some ReservedIP targets an
+    // address (a door the platform team opens), and reconcile reads the one
+    // pod it needs.
+    let address_targets = store.clone();
     let pods = watcher(pods, watcher::Config::default().any_semantic())
         .default_backoff()
-        .touched_objects();
+        .touched_objects()
+        .then(move |pod| {
+            let targets = address_targets.clone();
+            let client = client.clone();
+            async move { Ok::<_, watcher::Error>(with_address(pod?, &targets, client).await) }
+        });
     // A namespace's annotations are the platform team's grants: a change
-    // (a door opened or closed) is applied to its ReservedIPs at once.
+    // (a door opened or closed) is applied to its ReservedIPs at once. The
+    // cache answers each pass's question about them.
+    let (namespace_store, namespace_writer) = kube::runtime::reflector::store();
+    ctx.namespaces.get_or_init(|| namespace_store);
     let namespaces = watcher(namespaces, namespace_filter(&ctx.settings.namespace))
         .default_backoff()
+        .reflect(namespace_writer)
         .touched_objects();
     let in_namespace = store.clone();
     let controller = controller
@@ -144,6 +156,33 @@ pub async fn run(ctx: Arc<Context>) {
         _ = controller => {}
         _ = sweeper => {}
     }
+}
+
+/// A pod watched as metadata, with its address when a ReservedIP may need
+/// it: only while some ReservedIP targets an address is the pod read
+/// (otherwise the address maps to nothing, and the read is spared).
+async fn with_address(
+    pod: PartialObjectMeta<Pod>,
+    rips: &Store<ReservedIP>,
+    client: kube::Client,
+) -> Pod {
+    let mut full = Pod {
+        metadata: pod.metadata,
+        ..Pod::default()
+    };
+    if rips.find(|r| at_address(r).is_some()).is_none() {
+        return full;
+    }
+    let (Some(ns), Some(name)) = (full.metadata.namespace.clone(), full.metadata.name.clone())
+    else {
+        return full;
+    };
+    match Api::<Pod>::namespaced(client, &ns).get_opt(&name).await {
+        Ok(Some(read)) => full.status = read.status,
+        Ok(None) => {}
+        Err(e) => warn!(error = %e, namespace = %ns, pod = %name, "reading a pod's address"),
+    }
+    full
 }
 
 /// The namespaces to watch: the one the operator watches, or all.

@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::info;
 
@@ -169,6 +171,14 @@ async fn namespace(
         conflict: false,
         message,
     };
+    // From the watch's cache once it has synced (a namespace not in it yet,
+    // just created, is read from the API server).
+    if let Some(store) = ctx.namespaces.get()
+        && store.wait_until_ready().now_or_never().is_some()
+        && let Some(n) = store.get(&ObjectRef::new(ns))
+    {
+        return Ok((n.labels().clone(), n.annotations().clone()));
+    }
     match Api::<Namespace>::all(ctx.client.clone()).get_opt(ns).await {
         Ok(Some(n)) => Ok((
             n.metadata.labels.unwrap_or_default(),
