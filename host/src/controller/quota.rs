@@ -33,8 +33,13 @@ impl Quota {
 
     /// How many other ReservedIPs of `namespace` hold or are allocating a
     /// public IP; `uid` is counted among them from now on (until
-    /// [`Quota::give_back`]) when that leaves it under `cap`.
+    /// [`Quota::give_back`]) when that leaves it under `cap`. Without a cap
+    /// nothing is counted (0): a namespace the platform team left uncapped
+    /// costs no bookkeeping.
     pub fn reserve(&self, namespace: &str, uid: &str, cap: Option<u32>) -> usize {
+        let Some(cap) = cap else {
+            return 0;
+        };
         let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
         let mut holders: HashSet<String> = reserved.get(namespace).cloned().unwrap_or_default();
         if let Some(store) = self.store.get() {
@@ -53,7 +58,7 @@ impl Quota {
         }
         holders.remove(uid);
         let others = holders.len();
-        if cap.is_none_or(|cap| others < cap as usize) {
+        if others < cap as usize {
             reserved
                 .entry(namespace.to_string())
                 .or_default()
@@ -88,6 +93,7 @@ mod tests {
         assert_eq!(q.reserve("b", "u4", Some(2)), 0, "per namespace");
         q.give_back("a", "u2");
         assert_eq!(q.reserve("a", "u3", Some(2)), 1);
-        assert_eq!(q.reserve("a", "u5", None), 2, "no cap: counted anyway");
+        assert_eq!(q.reserve("a", "u5", None), 0, "no cap: nothing counted");
+        assert_eq!(q.reserve("a", "u6", Some(3)), 2, "u5 took no place");
     }
 }
