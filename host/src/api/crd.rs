@@ -265,6 +265,14 @@ pub struct ReservedIPStatus {
     pub policies: Vec<PolicyVerdict>,
 }
 
+impl ReservedIPStatus {
+    /// Whether the ReservedIP holds a public IP or is creating one (its
+    /// allocation marker is written): what counts under a namespace's cap.
+    pub fn claims_an_ip(&self) -> bool {
+        self.public_ip_id.is_some() || self.allocation_token.is_some()
+    }
+}
+
 /// One policy's contribution to one decision.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

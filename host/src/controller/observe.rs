@@ -165,12 +165,7 @@ async fn namespace(
     ctx: &Context,
     ns: &str,
 ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), Failure> {
-    let failure = |message: String| Failure {
-        reason: "NamespaceUnreadable".into(),
-        code: None,
-        conflict: false,
-        message,
-    };
+    let failure = |message| Failure::cluster("NamespaceUnreadable", message);
     // From the watch's cache once it has synced (a namespace not in it yet,
     // just created, is read from the API server).
     if let Some(store) = ctx.namespaces.get()
@@ -229,15 +224,13 @@ async fn facts(
             pod: None,
             pods_at_address: pods.items.iter().filter_map(|p| p.namespace()).collect(),
         }),
-        Err(e) => Err(Failure {
-            reason: "PodsUnreadable".into(),
-            code: None,
-            conflict: false,
-            message: format!(
+        Err(e) => Err(Failure::cluster(
+            "PodsUnreadable",
+            format!(
                 "listing the pods at {} (a private IP target must not be another namespace's pod): {e}",
                 t.private_ip_address
             ),
-        }),
+        )),
     }
 }
 

@@ -48,11 +48,7 @@ impl Quota {
                     .state()
                     .iter()
                     .filter(|r| r.namespace().as_deref() == Some(namespace))
-                    .filter(|r| {
-                        r.status.as_ref().is_some_and(|s| {
-                            s.public_ip_id.is_some() || s.allocation_token.is_some()
-                        })
-                    })
+                    .filter(|r| r.status.as_ref().is_some_and(|s| s.claims_an_ip()))
                     .filter_map(|r| r.uid()),
             );
         }

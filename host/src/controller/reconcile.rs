@@ -129,7 +129,7 @@ async fn record(ctx: &Context, rip: &ReservedIP, conclusion: Conclusion) -> Resu
             .min(ctx.settings.resync_interval),
     };
     let status = &conclusion.status;
-    if status.public_ip_id.is_none() && status.allocation_token.is_none() {
+    if !status.claims_an_ip() {
         // Holds nothing: its place under the namespace's cap is free.
         ctx.quota
             .give_back(&rip.namespace().unwrap_or_default(), &uid);

@@ -157,6 +157,16 @@ impl Failure {
             message: e.to_string(),
         }
     }
+
+    /// A read from the Kubernetes API that failed (no OCI code, no conflict).
+    pub fn cluster(reason: &str, message: String) -> Self {
+        Self {
+            reason: reason.to_string(),
+            code: None,
+            conflict: false,
+            message,
+        }
+    }
 }
 
 #[cfg(test)]

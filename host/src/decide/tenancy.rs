@@ -335,49 +335,27 @@ mod tests {
         r.err().map(|(r, _)| r).unwrap_or("ok")
     }
 
+    /// The refusal (or "ok") for a target given without a subnet.
+    fn at(t: &Tenant<'_>, address: &str, primary: bool, facts: &TargetFacts) -> &'static str {
+        reason(check_target(t, address, None, primary, facts))
+    }
+
     #[test]
     fn by_default_only_own_pods() {
         let g = Grants::default();
         let t = tenant(&g);
+        assert_eq!(at(&t, "10.0.65.3", false, &pod("team-b", false)), "ok");
         assert_eq!(
-            reason(check_target(
-                &t,
-                "10.0.65.3",
-                None,
-                false,
-                &pod("team-b", false)
-            )),
-            "ok"
-        );
-        assert_eq!(
-            reason(check_target(
-                &t,
-                "10.0.66.9",
-                None,
-                false,
-                &address_target(&[])
-            )),
+            at(&t, "10.0.66.9", false, &address_target(&[])),
             "PrivateIPTargetNotAllowed"
         );
         assert_eq!(
-            reason(check_target(
-                &t,
-                "10.0.0.5",
-                None,
-                false,
-                &pod("team-b", true)
-            )),
+            at(&t, "10.0.0.5", false, &pod("team-b", true)),
             "NodeIPNotAllowed",
             "a hostNetwork pod sits on its node's IP"
         );
         assert_eq!(
-            reason(check_target(
-                &t,
-                "10.0.0.5",
-                None,
-                true,
-                &pod("team-b", false)
-            )),
+            at(&t, "10.0.0.5", true, &pod("team-b", false)),
             "NodeIPNotAllowed",
             "OCI's primary IP of a VNIC is a node's"
         );
@@ -399,66 +377,35 @@ mod tests {
         );
         assert_eq!(ok("10.0.65.9", None), "PrivateIPNotAllowed");
         assert_eq!(
-            reason(check_target(
-                &t,
-                "10.0.66.9",
-                None,
-                false,
-                &address_target(&["team-a"])
-            )),
+            at(&t, "10.0.66.9", false, &address_target(&["team-a"])),
             "PrivateIPHeldByOtherNamespace"
         );
         assert_eq!(
-            reason(check_target(
-                &t,
-                "10.0.66.9",
-                None,
-                false,
-                &address_target(&["team-b"])
-            )),
+            at(&t, "10.0.66.9", false, &address_target(&["team-b"])),
             "ok"
         );
         assert_eq!(
-            reason(check_target(
-                &t,
-                "10.0.66.9",
-                None,
-                false,
-                &address_target(&["oci-operator"])
-            )),
+            at(&t, "10.0.66.9", false, &address_target(&["oci-operator"])),
             "OperatorPod"
         );
         assert_eq!(
-            reason(check_target(
-                &t,
-                "10.0.66.9",
-                None,
-                true,
-                &address_target(&[])
-            )),
+            at(&t, "10.0.66.9", true, &address_target(&[])),
             "NodeIPNotAllowed",
             "a range grant does not open node IPs"
         );
         assert_eq!(
-            reason(check_target(
+            at(
                 &tenant(&Grants::default()),
                 "10.0.66.9",
-                None,
                 true,
                 &address_target(&[])
-            )),
+            ),
             "PrivateIPTargetNotAllowed",
             "without a grant, the first thing to say"
         );
         let (g, _) = grants(&[(PRIVATE_IP_TARGETS, "10.0.0.0/16"), (NODE_IPS, "true")]);
         assert_eq!(
-            reason(check_target(
-                &tenant(&g),
-                "10.0.0.5",
-                None,
-                true,
-                &address_target(&[])
-            )),
+            at(&tenant(&g), "10.0.0.5", true, &address_target(&[])),
             "ok"
         );
     }
@@ -467,13 +414,7 @@ mod tests {
     fn the_operators_pods_are_never_a_target() {
         let (g, _) = grants(&[(NODE_IPS, "true")]);
         assert_eq!(
-            reason(check_target(
-                &tenant(&g),
-                "10.0.65.3",
-                None,
-                false,
-                &pod("oci-operator", false)
-            )),
+            at(&tenant(&g), "10.0.65.3", false, &pod("oci-operator", false)),
             "OperatorPod"
         );
     }

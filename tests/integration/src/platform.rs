@@ -3,6 +3,9 @@
 //! the OCI CLI), and acting as one of its tenants (impersonation with the
 //! recommended tenant Role of `examples/tenant-role.yaml`).
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use anyhow::{Context as _, Result};
 use k8s_oci_operator::decide::ownership::TAG_CLAIMABLE_BY;
 use k8s_oci_operator::oci::{OciNetwork, UpdatePublicIpDetails};
@@ -11,6 +14,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
+use test_support::wait_until;
 
 use crate::{OperatorSandbox, repo_root};
 
@@ -34,16 +38,52 @@ impl OperatorSandbox {
     /// Tags public IP `id` claimable by `namespaces`, as the platform team
     /// hands an existing address over (with the OCI CLI or console).
     pub async fn hand_over(&self, id: &str, namespaces: &str) -> Result<()> {
-        let oci = self.oci_client()?;
-        let ip = oci.get_public_ip(id).await?;
-        let mut tags = ip.freeform_tags.clone();
+        let mut tags = self.oci_client()?.get_public_ip(id).await?.freeform_tags;
         tags.insert(TAG_CLAIMABLE_BY.to_string(), namespaces.to_string());
+        self.tamper(id, tags, false).await
+    }
+
+    /// Changes public IP `id` outside the operator, as anyone with OCI
+    /// access could: sets its tags, and unassigns it when asked.
+    pub async fn tamper(
+        &self,
+        id: &str,
+        tags: BTreeMap<String, String>,
+        unassign: bool,
+    ) -> Result<()> {
+        let base = if unassign {
+            UpdatePublicIpDetails::unassign()
+        } else {
+            UpdatePublicIpDetails::default()
+        };
         let details = UpdatePublicIpDetails {
             freeform_tags: Some(tags),
-            ..Default::default()
+            ..base
         };
-        oci.update_public_ip(id, &details, None).await?;
+        self.oci_client()?
+            .update_public_ip(id, &details, None)
+            .await?;
         Ok(())
+    }
+
+    /// Deletes the ephemeral public IP of node1's primary private IP (the
+    /// node's own address) and waits until OCI no longer lists it.
+    pub async fn remove_node1_ephemeral_ip(&self) -> Result<()> {
+        let ip = self
+            .public_ips()
+            .into_iter()
+            .find(|ip| {
+                ip["lifetime"] == "EPHEMERAL"
+                    && ip["assignedEntityId"] == "ocid1.privateip.oc1.sandbox.node1-primary"
+            })
+            .context("node1's ephemeral IP")?;
+        let id = ip["id"].as_str().unwrap_or_default();
+        self.oci_client()?.delete_public_ip(id, None).await?;
+        // Terminated IPs vanish from the listing shortly after.
+        wait_until(Duration::from_secs(30), || async {
+            Ok(self.public_ip(id).is_none())
+        })
+        .await
     }
 
     /// A client acting as `user`, a tenant bound to the recommended tenant

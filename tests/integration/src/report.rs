@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result};
 use k8s_oci_operator::decide::ownership::{TAG_CLUSTER, TAG_UID};
 use kube::ResourceExt;
 use kube::api::ListParams;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use oci_emulator::model::PublicIpState;
@@ -53,8 +54,16 @@ pub struct Row {
 
 /// Prints the row and appends it to `$RELIABILITY_REPORT` (if set).
 pub fn record(row: &Row) -> Result<()> {
-    println!("reliability: {}", serde_json::to_string(row)?);
-    let Some(path) = std::env::var_os("RELIABILITY_REPORT") else {
+    append("reliability", "RELIABILITY_REPORT", row)
+}
+
+/// Prints a table's row as `<label>: <json>` and appends it as a JSON line
+/// to the file named by the environment variable `report` (if set), where a
+/// table binary reads the rows of every test (`read_rows`).
+pub fn append(label: &str, report: &str, row: &impl Serialize) -> Result<()> {
+    let line = serde_json::to_string(row)?;
+    println!("{label}: {line}");
+    let Some(path) = std::env::var_os(report) else {
         return Ok(());
     };
     let mut file = std::fs::OpenOptions::new()
@@ -62,8 +71,22 @@ pub fn record(row: &Row) -> Result<()> {
         .append(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.to_string_lossy()))?;
-    writeln!(file, "{}", serde_json::to_string(row)?)?;
+    writeln!(file, "{line}")?;
     Ok(())
+}
+
+/// The rows appended to the report file at `path` (see [`append`]); an
+/// error when there are none (the tests that write them did not run).
+pub fn read_rows<T: DeserializeOwned>(path: &str) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let rows: Vec<T> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing {path}"))?;
+    anyhow::ensure!(!rows.is_empty(), "{path} has no rows: did its tests run?");
+    Ok(rows)
 }
 
 /// The rows as a fixed-width table, with a totals line.

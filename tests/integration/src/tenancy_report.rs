@@ -4,9 +4,7 @@
 //! `$TENANCY_REPORT` when set. `tenancy-table <file>` prints them; `make
 //! test` prints it after the tests and fails if any attack got through.
 
-use std::io::Write;
-
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 /// One attack and what came of it.
@@ -29,17 +27,7 @@ impl TenancyRow {
 
 /// Prints the row and appends it to `$TENANCY_REPORT` (if set).
 pub fn record(row: &TenancyRow) -> Result<()> {
-    println!("tenancy: {}", serde_json::to_string(row)?);
-    let Some(path) = std::env::var_os("TENANCY_REPORT") else {
-        return Ok(());
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.to_string_lossy()))?;
-    writeln!(file, "{}", serde_json::to_string(row)?)?;
-    Ok(())
+    crate::report::append("tenancy", "TENANCY_REPORT", row)
 }
 
 /// The rows as a fixed-width table, sorted by attack, with a totals line.

@@ -363,7 +363,7 @@ async fn drift_is_put_back() -> Result<()> {
         .filter(|(k, _)| k.starts_with("k8s-oci-operator-"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    tamper(&sb, &id, ownership_only, true).await?;
+    sb.tamper(&id, ownership_only, true).await?;
     // The next resync (5 s in tests) puts both back.
     wait_until(Duration::from_secs(30), || async {
         let ip = sb.public_ip(&id).unwrap_or_default();
@@ -375,7 +375,7 @@ async fn drift_is_put_back() -> Result<()> {
     // With its ownership tags stripped the IP is no longer provably this
     // ReservedIP's (status alone is not proof): nothing is written to it,
     // and the ReservedIP says why.
-    tamper(&sb, &id, Default::default(), true).await?;
+    sb.tamper(&id, Default::default(), true).await?;
     sb.emulator.reset_calls();
     let rip = sb
         .wait_state("my-reserved-ip", State::Failed, false)
@@ -388,7 +388,7 @@ async fn drift_is_put_back() -> Result<()> {
         "the untagged IP was left alone"
     );
     // Put back by whoever stripped them, the tags make it ours again.
-    tamper(&sb, &id, tags, false).await?;
+    sb.tamper(&id, tags, false).await?;
     sb.wait_state("my-reserved-ip", State::Assigned, true)
         .await?;
     sb.finish().await
@@ -412,7 +412,7 @@ async fn a_delete_never_releases_an_ip_changed_behind_its_back_without_reading_i
     tags[TAG_NAME] = "other-ip".into();
     tags[TAG_UID] = other.uid().unwrap_or_default().into();
     tags[TAG_NAMESPACE] = sb.ns.name().into();
-    tamper(&sb, &id, serde_json::from_value(tags)?, false).await?;
+    sb.tamper(&id, serde_json::from_value(tags)?, false).await?;
 
     sb.emulator.reset_calls();
     sb.delete_and_wait("my-reserved-ip").await?;
@@ -430,7 +430,7 @@ async fn a_delete_never_releases_an_ip_changed_behind_its_back_without_reading_i
     let ip = sb.public_ip(&id).context("ip")?;
     assert!(is_live(&ip), "released although no longer ours: {ip}");
     // Hand it back, so other-ip's own release finds exactly one IP per owner.
-    tamper(&sb, &id, Default::default(), true).await?;
+    sb.tamper(&id, Default::default(), true).await?;
     sb.finish().await
 }
 
@@ -650,28 +650,4 @@ async fn host_network_pod_behind_an_ephemeral_ip_is_reported_not_stolen() -> Res
         .collect();
     assert_eq!(ephemeral.len(), 3, "every node keeps its ephemeral IP");
     sb.finish().await
-}
-
-/// Changes public IP `id` behind the operator's back, as someone with OCI
-/// access could: sets its tags, and unassigns it when asked.
-async fn tamper(
-    sb: &OperatorSandbox,
-    id: &str,
-    tags: std::collections::BTreeMap<String, String>,
-    unassign: bool,
-) -> Result<()> {
-    use k8s_oci_operator::oci::{OciNetwork, UpdatePublicIpDetails};
-    let base = if unassign {
-        UpdatePublicIpDetails::unassign()
-    } else {
-        UpdatePublicIpDetails::default()
-    };
-    let details = UpdatePublicIpDetails {
-        freeform_tags: Some(tags),
-        ..base
-    };
-    sb.oci_client()?
-        .update_public_ip(id, &details, None)
-        .await?;
-    Ok(())
 }

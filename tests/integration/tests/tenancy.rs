@@ -20,7 +20,7 @@ use k8s_oci_operator::decide::ownership::{
     TAG_CLAIMABLE_BY, TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID,
 };
 use k8s_oci_operator::decide::tenancy::{NODE_IPS, PRIVATE_IP_TARGETS, PUBLIC_IP_POOLS};
-use k8s_oci_operator::oci::{CreatePublicIpDetails, OciNetwork, UpdatePublicIpDetails};
+use k8s_oci_operator::oci::{CreatePublicIpDetails, OciNetwork};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -231,21 +231,7 @@ async fn private_ip_targets_are_refused_by_default() -> Result<()> {
     let a = Arena::start("tenancy-targets").await?;
     // node1's primary IP without its ephemeral public IP (the only thing
     // that stopped this attack before).
-    let ephemeral =
-        a.sb.public_ips()
-            .into_iter()
-            .find(|ip| ip["assignedEntityId"] == "ocid1.privateip.oc1.sandbox.node1-primary")
-            .context("node1's ephemeral IP")?;
-    a.sb.oci_client()?
-        .delete_public_ip(ephemeral["id"].as_str().unwrap_or_default(), None)
-        .await?;
-    // Gone from OCI's listing (terminated IPs vanish shortly after).
-    wait_until(Duration::from_secs(30), || async {
-        Ok(a.sb
-            .public_ip(ephemeral["id"].as_str().unwrap_or_default())
-            .is_none())
-    })
-    .await?;
+    a.sb.remove_node1_ephemeral_ip().await?;
     let before = a.others();
     let cases = [
         (
@@ -355,31 +341,13 @@ async fn addresses_are_taken_over_only_when_handed_over() -> Result<()> {
     let a = Arena::start("tenancy-takeover").await?;
     let oci = a.sb.oci_client()?;
     // A platform address, tagged by its owner, never handed to anyone.
-    let platform = oci.get_public_ip(SPECIFIC_ID).await?;
-    let mut tags = platform.freeform_tags.clone();
+    let mut tags = oci.get_public_ip(SPECIFIC_ID).await?.freeform_tags;
     tags.insert("owner".into(), "platform".into());
-    oci.update_public_ip(
-        SPECIFIC_ID,
-        &UpdatePublicIpDetails {
-            freeform_tags: Some(tags),
-            ..Default::default()
-        },
-        None,
-    )
-    .await?;
+    a.sb.tamper(SPECIFIC_ID, tags, false).await?;
     // An address team-a's ReservedIP retained (the operator leaves it claimable by team-a).
     let retained = platform_ip(&oci).await?;
-    let mut tags = BTreeMap::new();
-    tags.insert(TAG_CLAIMABLE_BY.to_string(), a.victim.name().to_string());
-    oci.update_public_ip(
-        &retained.0,
-        &UpdatePublicIpDetails {
-            freeform_tags: Some(tags),
-            ..Default::default()
-        },
-        None,
-    )
-    .await?;
+    let tags = BTreeMap::from([(TAG_CLAIMABLE_BY.to_string(), a.victim.name().to_string())]);
+    a.sb.tamper(&retained.0, tags, false).await?;
     // An address another ReservedIP (team-a's) holds.
     let held = platform_ip(&oci).await?;
     let tags = BTreeMap::from([
@@ -388,15 +356,7 @@ async fn addresses_are_taken_over_only_when_handed_over() -> Result<()> {
         (TAG_NAME.to_string(), "theirs".to_string()),
         (TAG_UID.to_string(), "uid-of-team-a".to_string()),
     ]);
-    oci.update_public_ip(
-        &held.0,
-        &UpdatePublicIpDetails {
-            freeform_tags: Some(tags),
-            ..Default::default()
-        },
-        None,
-    )
-    .await?;
+    a.sb.tamper(&held.0, tags, false).await?;
 
     let before = a.others();
     a.attack(
@@ -754,17 +714,7 @@ async fn the_platform_team_opens_each_door_deliberately() -> Result<()> {
     sb.grant(PRIVATE_IP_TARGETS, Some("10.0.0.0/24")).await?;
     sb.grant(NODE_IPS, Some("true")).await?;
     // The node's ephemeral IP goes first (the operator never removes it).
-    let oci = sb.oci_client()?;
-    let ephemeral = sb
-        .public_ips()
-        .into_iter()
-        .find(|ip| {
-            ip["lifetime"] == "EPHEMERAL"
-                && ip["assignedEntityId"] == "ocid1.privateip.oc1.sandbox.node1-primary"
-        })
-        .context("node1's ephemeral IP")?;
-    oci.delete_public_ip(ephemeral["id"].as_str().unwrap_or_default(), None)
-        .await?;
+    sb.remove_node1_ephemeral_ip().await?;
     create("node", "  assignment:\n    privateIPAddress: 10.0.0.11\n").await?;
     sb.wait_state("node", State::Assigned, true).await?;
     // A handed-over address, released only where the platform team allows.
