@@ -29,6 +29,7 @@ pub mod release;
 pub mod status;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
@@ -37,6 +38,7 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::utils::ResetTimerBackoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use tracing::{debug, warn};
 
@@ -66,7 +68,7 @@ pub async fn run(ctx: Arc<Context>) {
     let (store, writer) = kube::runtime::reflector::store();
     let filter_ctx = ctx.clone();
     let trigger = watcher(rips, watcher::Config::default().any_semantic())
-        .default_backoff()
+        .backoff(watch_backoff())
         // The cache keeps what reconciles read, not the bookkeeping of every
         // writer (the bulk of a ReservedIP's size at rest).
         .modify(|rip| {
@@ -79,7 +81,11 @@ pub async fn run(ctx: Arc<Context>) {
             move |rip: &ReservedIP| Some(filter_ctx.own_writes.trigger_key(rip)),
             Default::default(),
         );
-    let controller = Controller::for_stream(trigger, store.clone());
+    // Each watch feeding the controller backs off on its own. The controller
+    // would also pause all of them together on any one's error, and after an
+    // outage each watch's stale error would pause them again, up to a minute
+    // each with kube's default: it must not pause at all.
+    let controller = Controller::for_stream(trigger, store.clone()).trigger_backoff(NoPause);
     ctx.quota.watch(store.clone());
     // Runs beside the controller (not spawned), so it stops with it.
     let sweeper = orphans::run(
@@ -97,7 +103,7 @@ pub async fn run(ctx: Arc<Context>) {
     // pod it needs.
     let address_targets = store.clone();
     let pods = watcher(pods, watcher::Config::default().any_semantic())
-        .default_backoff()
+        .backoff(watch_backoff())
         .touched_objects()
         .then(move |pod| {
             let targets = address_targets.clone();
@@ -110,7 +116,7 @@ pub async fn run(ctx: Arc<Context>) {
     let (namespace_store, namespace_writer) = kube::runtime::reflector::store();
     ctx.namespaces.get_or_init(|| namespace_store);
     let namespaces = watcher(namespaces, namespace_filter(&ctx.settings.namespace))
-        .default_backoff()
+        .backoff(watch_backoff())
         .reflect(namespace_writer)
         .touched_objects();
     let in_namespace = store.clone();
@@ -212,4 +218,35 @@ fn pod_name(rip: &ReservedIP) -> Option<&str> {
         .assignment
         .as_ref()
         .and_then(|a| a.pod_name.as_deref())
+}
+
+/// How watches retry when the API server cannot be reached. kube's default
+/// (client-go's: 0.8 s doubling to 30 s, plus up to 100% jitter) can leave
+/// the operator blind for a minute after a short API server outage such as
+/// an OKE control-plane upgrade, while pods wait for their addresses. A few
+/// watches from one replica retrying every 5 to 10 s at worst are no load
+/// worth saving; the timer resets after two quiet minutes, as kube's does.
+pub(crate) fn watch_backoff() -> ResetTimerBackoff<watcher::ExponentialBackoff> {
+    let retries = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(5))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times();
+    ResetTimerBackoff::new(retries.into(), Duration::from_secs(120))
+}
+
+/// A backoff that never waits: see where the controller is built.
+struct NoPause;
+
+impl Iterator for NoPause {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoPause {
+    fn reset(&mut self) {}
 }

@@ -58,7 +58,7 @@ pub async fn watch_configmaps(
 
     // Batches events that arrive together into one sync.
     let mut events = watcher(api, config)
-        .default_backoff()
+        .backoff(crate::controller::watch_backoff())
         .ready_chunks(64)
         .boxed();
     while let Some(batch) = events.next().await {

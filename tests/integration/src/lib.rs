@@ -191,11 +191,23 @@ impl OperatorSandbox {
 
     /// Waits until the ReservedIP is in `state` with its Ready condition as given.
     pub async fn wait_state(&self, name: &str, state: State, ready: bool) -> Result<ReservedIP> {
+        self.wait_state_within(name, state, ready, Duration::from_secs(30))
+            .await
+    }
+
+    /// [`Self::wait_state`] with a time limit of the caller's choosing.
+    pub async fn wait_state_within(
+        &self,
+        name: &str,
+        state: State,
+        ready: bool,
+        timeout: Duration,
+    ) -> Result<ReservedIP> {
         let want = if ready { "True" } else { "False" };
         wait_for(
             &self.rips(),
             name,
-            Duration::from_secs(30),
+            timeout,
             move |r: Option<&ReservedIP>| {
                 r.and_then(|r| r.status.as_ref()).is_some_and(|s| {
                     s.state == Some(state)
