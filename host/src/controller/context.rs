@@ -1,6 +1,6 @@
 //! What every pass shares: clients, settings, caches and memory.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
@@ -18,6 +18,7 @@ use crate::cache::listing::{InvalidatingWrites, IpListing};
 use crate::cache::own_writes::OwnWrites;
 use crate::decide::Timing;
 use crate::decide::ownership::Owner;
+use crate::decide::wait::Waits;
 use crate::oci::{ListPublicIpsQuery, OciError, OciNetwork, PublicIp};
 use crate::policy::PolicyEngine;
 use crate::resolve::TargetResolver;
@@ -83,6 +84,8 @@ pub struct Context {
     pub memory: Memory,
     /// Per namespace, the ReservedIPs that hold or are allocating an IP.
     pub quota: Quota,
+    /// How long OCI takes to change IPs, learned: when to look again.
+    waits: Mutex<Waits>,
     /// The namespaces' metadata (grants, policy selectors), once the
     /// controller watches them.
     pub namespaces: OnceLock<Store<PartialObjectMeta<Namespace>>>,
@@ -112,9 +115,10 @@ impl Context {
             policy,
             own_writes: OwnWrites::default(),
             listing,
-            settings,
             memory: Memory::default(),
             quota: Quota::default(),
+            waits: Mutex::new(Waits::new(settings.poll_interval)),
+            settings,
             namespaces: OnceLock::new(),
         })
     }
@@ -148,5 +152,12 @@ impl Context {
         self.quota.give_back(namespace, uid);
         self.memory.forget(uid);
         self.own_writes.forget(uid);
+        self.waits().forget(uid);
+    }
+
+    /// The learned waits (single short updates: a panic cannot leave them
+    /// half-changed, so a poisoned lock is taken as is).
+    pub fn waits(&self) -> MutexGuard<'_, Waits> {
+        self.waits.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

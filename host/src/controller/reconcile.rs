@@ -8,7 +8,7 @@
 //! blocking a worker.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -23,7 +23,9 @@ use super::observe::observe;
 use super::status;
 use crate::api::crd::{ReservedIP, ReservedIPStatus};
 use crate::decide::ownership::{self, Holder, Owner};
-use crate::decide::{Conclusion, Decision, Outcome, Plan, Requeue, conclude, decide};
+use crate::decide::{
+    Conclusion, Decision, How, Outcome, Plan, PublicIpSeen, Requeue, conclude, decide,
+};
 
 /// The finalizer that keeps a ReservedIP until its public IP is released.
 pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
@@ -60,6 +62,12 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     let owner = ctx.owner(rip)?;
     let status = starting_status(rip, ctx).await?;
     let obs = observe(ctx, rip, owner.clone(), status).await;
+    if let PublicIpSeen::Found { ip, how: How::Read } = &obs.public_ip
+        && !ip.lifecycle_state.is_transitional()
+    {
+        // Seen fresh at rest: a change being watched is done.
+        ctx.waits().done(owner.uid, Instant::now());
+    }
     let decision = decide(&obs);
     debug!(reservedip = %rip.name_any(), ?decision, "decided");
     let conclusion = match decision {
@@ -127,6 +135,15 @@ async fn record(ctx: &Context, rip: &ReservedIP, conclusion: Conclusion) -> Resu
             .backoff(&uid)
             .max(at_least)
             .min(ctx.settings.resync_interval),
+        Requeue::Transition { state, began } => {
+            ctx.memory.succeeded(&uid);
+            let now = Instant::now();
+            if began {
+                ctx.waits().began(&uid, state, now)
+            } else {
+                ctx.waits().still(&uid, state, now)
+            }
+        }
     };
     let status = &conclusion.status;
     if !status.claims_an_ip() {

@@ -9,6 +9,7 @@ use super::observation::{Observation, Timing};
 use super::status::{Problem, set_ready};
 use crate::api::conditions::{self, ALLOCATED, READY};
 use crate::api::crd::{ReservedIPStatus, State};
+use crate::oci::PublicIpState;
 
 /// When the controller should look at the ReservedIP again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,10 @@ pub enum Requeue {
     After(Duration),
     /// After the per-object exponential backoff, and not sooner than `at_least`.
     Backoff { at_least: Duration },
+    /// OCI is changing the IP (it is in `state`): look again when it is
+    /// likely done ([`super::wait::Waits`]). `began`: this pass's call
+    /// started the change.
+    Transition { state: PublicIpState, began: bool },
 }
 
 /// An event to publish on the ReservedIP.

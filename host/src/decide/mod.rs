@@ -18,6 +18,7 @@
 //! - [`ownership`]: whose a public IP is, by its tags.
 //! - [`release`]: releasing an IP, on delete and for orphans.
 //! - [`tenancy`]: what a namespace may do (the platform team's grants).
+//! - [`wait`]: how long to wait for OCI to finish changing an IP.
 
 pub mod conclusion;
 pub mod decision;
@@ -33,6 +34,7 @@ pub mod target;
 pub mod tenancy;
 #[cfg(test)]
 mod tests;
+pub mod wait;
 
 pub use conclusion::{Conclusion, Note, Requeue};
 pub use decision::{Call, Decision, Plan};

@@ -1,5 +1,7 @@
 //! What a pass comes to once its OCI call answered: [`conclude`]. Pure.
 
+use std::time::Duration;
+
 use super::conclusion::{Conclusion, Draft, Note, Requeue};
 use super::decision::Plan;
 use super::observation::Failure;
@@ -43,15 +45,24 @@ pub fn conclude(plan: Plan, outcome: Outcome) -> Conclusion {
             }
             update(&mut draft.status, ip.as_ref(), &target, draft.generation);
             let timing = draft.timing;
-            let requeue = match (&step, &target) {
+            let changing = ip
+                .as_ref()
+                .map(|ip| ip.lifecycle_state)
+                .filter(|state| state.is_transitional());
+            let requeue = match (&step, &target, changing) {
                 // A target that is not there (yet) is looked for again with
                 // a growing interval, up to the resync: one that never comes
                 // costs few reads. A pod that appears wakes the pass at once.
-                (Step::Done, Target::Absent { .. }) => Requeue::Backoff {
+                (Step::Done, Target::Absent { .. }, _) => Requeue::Backoff {
                     at_least: timing.poll,
                 },
-                (Step::Done, _) => Requeue::After(timing.resync),
-                _ => Requeue::After(timing.poll),
+                (Step::Done, _, _) => Requeue::After(timing.resync),
+                (_, _, Some(state)) => Requeue::Transition {
+                    state,
+                    began: step.calls_oci(),
+                },
+                // OCI answered the change as done already: see it fresh.
+                (_, _, None) => Requeue::After(Duration::ZERO),
             };
             draft.finish(None, requeue)
         }

@@ -14,6 +14,25 @@ fn answered(case: &Case, ip: Option<PublicIp>) -> Conclusion {
 }
 
 #[test]
+fn a_change_still_under_way_is_watched_and_one_answered_done_is_read_at_once() {
+    let busy =
+        Case::holding(ours(PublicIpState::Assigning, Some("p1")), How::Read).with_pod_target();
+    let seen = busy.plan().observed.clone();
+    let c = answered(&busy, seen);
+    assert_eq!(
+        c.requeue,
+        Requeue::Transition {
+            state: PublicIpState::Assigning,
+            began: false
+        },
+        "a look, not a new change"
+    );
+    let case = Case::new().with_pod_target();
+    let c = answered(&case, Some(ours(PublicIpState::Assigned, Some("p1"))));
+    assert_eq!(c.requeue, Requeue::After(Duration::ZERO));
+}
+
+#[test]
 fn a_created_ip_is_recorded_and_its_marker_cleared() {
     let mut case = Case::new().with_pod_target();
     case.status.allocation_token = Some("t1".into());
@@ -27,8 +46,11 @@ fn a_created_ip_is_recorded_and_its_marker_cleared() {
     assert_eq!(c.status.state, Some(State::Assigning));
     assert_eq!(
         c.requeue,
-        Requeue::After(TIMING.poll),
-        "watch the change finish"
+        Requeue::Transition {
+            state: PublicIpState::Assigning,
+            began: true
+        },
+        "watch the change finish, timed from this call"
     );
     assert_eq!(c.events[0].reason, "Assigning");
     assert!(c.events[0].message.contains("pod web-0 (10.0.65.3)"));

@@ -1,0 +1,286 @@
+//! How long to wait before looking again at an IP OCI is changing: [`Waits`].
+//! Pure: the caller passes the time in.
+//!
+//! OCI changes a public IP asynchronously (PROVISIONING, ASSIGNING,
+//! UNASSIGNING) and says nothing about when it will be done. A constant poll
+//! is either late (a fast OCI waits for the interval) or costly (a slow OCI is
+//! read many times). So the operator learns, per transitional state, how long
+//! OCI has recently taken, and looks first at that estimate:
+//!
+//! - found done at the first look: the estimate may be high; it drops by 3%,
+//!   and by twice as much at each further such find in a row (up to 24%), so it soon
+//!   follows an OCI that got faster, while a steady OCI costs a second read
+//!   only every third transition or so;
+//! - found still changing: the next look comes a small step later (a tenth
+//!   of the time spent, at least [`MIN_STEP`]) up to the longest OCI took
+//!   lately, then the wait doubles (an OCI much slower than usual costs few
+//!   reads), up to the longest wait the operator is configured with;
+//! - found done after a miss: OCI's time lies between the miss and the find;
+//!   a narrow bracket becomes the estimate, a wide one is halved.
+//!
+//! Without history the first look comes after [`FIRST_GUESS`] and the waits
+//! double from there. Steady, a transition is seen within about a tenth of
+//! its time (plus [`MIN_STEP`]) after it ends, in one or two reads.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::oci::PublicIpState;
+
+/// The first look at a transition never seen before.
+pub const FIRST_GUESS: Duration = Duration::from_millis(100);
+/// The smallest step between two looks close to the estimate.
+pub const MIN_STEP: Duration = Duration::from_millis(50);
+/// The most an estimate can say OCI takes.
+const MAX_ESTIMATE: Duration = Duration::from_secs(600);
+/// The shortest wait: OCI's answer to the write took longer than this anyway.
+const MIN_WAIT: Duration = Duration::from_millis(10);
+
+/// One IP's transition being watched.
+#[derive(Debug, Clone, Copy)]
+struct Watching {
+    state: PublicIpState,
+    began: Instant,
+    /// Time since `began` of the last look that found it still changing.
+    missed_at: Option<Duration>,
+}
+
+/// What OCI took for one transitional state.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    took: Duration,
+    /// When the last transition was seen done: OCI took at most this.
+    ceiling: Duration,
+    /// Transitions in a row found done at the first look.
+    first_look_finds: u32,
+}
+
+/// See the module docs. One per process, shared by reconciles (behind a lock).
+#[derive(Debug)]
+pub struct Waits {
+    /// The longest wait between two looks while OCI's time is not known.
+    longest: Duration,
+    /// What OCI recently took, per transitional state.
+    estimates: HashMap<PublicIpState, Estimate>,
+    /// Transitions being watched, by ReservedIP UID.
+    watching: HashMap<String, Watching>,
+}
+
+impl Waits {
+    pub fn new(longest: Duration) -> Self {
+        Self {
+            longest: longest.max(MIN_WAIT),
+            estimates: HashMap::new(),
+            watching: HashMap::new(),
+        }
+    }
+
+    /// A write left `uid`'s IP in `state` at `now`: when to look first.
+    pub fn began(&mut self, uid: &str, state: PublicIpState, now: Instant) -> Duration {
+        let watching = Watching {
+            state,
+            began: now,
+            missed_at: None,
+        };
+        self.watching.insert(uid.to_string(), watching);
+        self.first_look(state)
+    }
+
+    /// A look at `now` found `uid`'s IP still in `state`: when to look next.
+    pub fn still(&mut self, uid: &str, state: PublicIpState, now: Instant) -> Duration {
+        let Some(w) = self.watching.get(uid).copied().filter(|w| w.state == state) else {
+            // A transition this process did not start (or the next one of a
+            // chain, PROVISIONING then ASSIGNING): its start is unknown.
+            if let Some(previous) = self.watching.get(uid).copied() {
+                self.learn(previous, now);
+            }
+            let first = self.first_look(state);
+            self.watching.insert(
+                uid.to_string(),
+                Watching {
+                    state,
+                    began: now,
+                    missed_at: None,
+                },
+            );
+            return first;
+        };
+        let spent = now.saturating_duration_since(w.began);
+        let wait = match self.estimates.get(&state) {
+            // Looked early (woken by something else): wait for the estimate.
+            Some(e) if spent + MIN_WAIT < e.took => e.took - spent,
+            // Below what OCI took lately: small steps.
+            Some(e) if spent < e.ceiling => (spent / 10).max(MIN_STEP).min(e.ceiling - spent),
+            // Past it, or nothing known yet: double, up to the longest wait.
+            _ => spent.max(MIN_STEP).min(self.longest),
+        };
+        self.watching.insert(
+            uid.to_string(),
+            Watching {
+                missed_at: Some(spent),
+                ..w
+            },
+        );
+        wait.max(MIN_WAIT)
+    }
+
+    /// A fresh look at `now` found `uid`'s IP at rest: learn from its
+    /// transition, if one was being watched.
+    pub fn done(&mut self, uid: &str, now: Instant) {
+        if let Some(w) = self.watching.remove(uid) {
+            self.learn(w, now);
+        }
+    }
+
+    /// Stops watching `uid` without learning (the pass failed, the
+    /// ReservedIP went away).
+    pub fn forget(&mut self, uid: &str) {
+        self.watching.remove(uid);
+    }
+
+    /// The current estimate for `state`, if any.
+    pub fn estimate(&self, state: PublicIpState) -> Option<Duration> {
+        self.estimates.get(&state).map(|e| e.took)
+    }
+
+    fn first_look(&self, state: PublicIpState) -> Duration {
+        self.estimate(state).unwrap_or(FIRST_GUESS).max(MIN_WAIT)
+    }
+
+    fn learn(&mut self, w: Watching, now: Instant) {
+        let found = now.saturating_duration_since(w.began);
+        let known = self.estimates.get(&w.state).copied();
+        let estimate = match w.missed_at {
+            // Done at the first look: OCI may be faster than thought.
+            None => {
+                let finds = known.map_or(0, |k| k.first_look_finds);
+                let took = known.map_or(found, |k| k.took.min(found));
+                let cut = 0.03 * f64::from(1u32 << finds.min(3));
+                Estimate {
+                    took: took.mul_f64(1.0 - cut),
+                    ceiling: found,
+                    first_look_finds: finds + 1,
+                }
+            }
+            Some(missed) => {
+                let bracket = found.saturating_sub(missed);
+                let took = if bracket <= (found / 7).max(MIN_STEP + MIN_WAIT) {
+                    found
+                } else {
+                    missed + bracket / 2
+                };
+                Estimate {
+                    took,
+                    ceiling: found,
+                    first_look_finds: 0,
+                }
+            }
+        };
+        // Learned from what OCI did, so not bounded by the longest wait
+        // (that bounds guessing), only kept sane.
+        let took = estimate.took.clamp(MIN_WAIT, MAX_ESTIMATE);
+        self.estimates
+            .insert(w.state, Estimate { took, ..estimate });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ASSIGNING: PublicIpState = PublicIpState::Assigning;
+
+    /// Watches transitions that take `takes` each, looking when told to;
+    /// returns (time from the transition's end to the look that saw it,
+    /// looks) for each.
+    fn run(waits: &mut Waits, takes: Duration, times: usize) -> Vec<(Duration, u32)> {
+        let mut t = Instant::now();
+        (0..times)
+            .map(|_| {
+                let began = t;
+                let mut wait = waits.began("a", ASSIGNING, began);
+                let mut looks = 0;
+                loop {
+                    t += wait;
+                    looks += 1;
+                    if t - began >= takes {
+                        waits.done("a", t);
+                        break (t - began - takes, looks);
+                    }
+                    wait = waits.still("a", ASSIGNING, t);
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steady_transitions_are_seen_soon_after_they_end_in_few_looks() {
+        for ms in [0u64, 100, 500, 1000, 2000, 5000, 20_000] {
+            let takes = Duration::from_millis(ms);
+            let mut waits = Waits::new(Duration::from_secs(30));
+            run(&mut waits, takes, 12); // learning
+            let steady = run(&mut waits, takes, 50);
+            let looks: u32 = steady.iter().map(|(_, l)| l).sum();
+            let average = f64::from(looks) / steady.len() as f64;
+            assert!(average <= 2.0, "{ms} ms: {average} looks on average");
+            for (late, _) in steady {
+                assert!(
+                    late <= takes / 10 + MIN_STEP + MIN_WAIT,
+                    "{ms} ms: seen {late:?} after it ended"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_first_transition_costs_few_looks_whatever_it_takes() {
+        for ms in [0u64, 500, 2000, 5000, 20_000] {
+            let mut waits = Waits::new(Duration::from_secs(30));
+            let first = run(&mut waits, Duration::from_millis(ms), 1);
+            // Doubling from the first guess: about log2(ms / 100) looks.
+            assert!(first[0].1 <= 10, "{ms} ms: {} looks", first[0].1);
+        }
+    }
+
+    #[test]
+    fn the_estimate_follows_an_oci_that_gets_faster_or_slower() {
+        let mut waits = Waits::new(Duration::from_secs(30));
+        run(&mut waits, Duration::from_secs(5), 10);
+        let faster = run(&mut waits, Duration::from_millis(500), 40);
+        let (late, _) = faster.last().copied().unwrap_or_default();
+        assert!(late <= Duration::from_millis(110), "late by {late:?}");
+        let slower = run(&mut waits, Duration::from_secs(3), 10);
+        let (late, looks) = slower.last().copied().unwrap_or_default();
+        assert!(late <= Duration::from_millis(360), "late by {late:?}");
+        assert!(looks <= 2);
+    }
+
+    #[test]
+    fn waits_for_an_unknown_time_never_exceed_the_longest() {
+        let mut waits = Waits::new(Duration::from_secs(2));
+        let now = Instant::now();
+        waits.began("a", ASSIGNING, now);
+        let mut t = now;
+        for _ in 0..20 {
+            let wait = waits.still("a", ASSIGNING, t);
+            assert!(wait <= Duration::from_secs(2));
+            t += wait;
+        }
+    }
+
+    #[test]
+    fn a_learned_time_beyond_the_longest_wait_costs_one_or_two_looks() {
+        let mut waits = Waits::new(Duration::from_secs(2));
+        run(&mut waits, Duration::from_secs(8), 12);
+        let steady = run(&mut waits, Duration::from_secs(8), 20);
+        let looks: u32 = steady.iter().map(|(_, l)| l).sum();
+        assert!(looks <= 40, "{looks} looks for 20 transitions");
+    }
+
+    #[test]
+    fn a_transition_not_begun_here_starts_from_the_first_look() {
+        let mut waits = Waits::new(Duration::from_secs(30));
+        let wait = waits.still("b", PublicIpState::Provisioning, Instant::now());
+        assert_eq!(wait, FIRST_GUESS);
+    }
+}
