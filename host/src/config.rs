@@ -65,7 +65,8 @@ pub struct RunConfig {
     #[arg(long, env = "OCI_BURST", default_value_t = 5)]
     pub oci_burst: u32,
 
-    /// How soon to look again while OCI is changing an IP, in milliseconds.
+    /// The longest wait between two looks at an IP OCI is changing, while
+    /// OCI's time for that change is not yet learned, in milliseconds.
     #[arg(long, env = "POLL_INTERVAL_MS", default_value_t = 2000)]
     pub poll_interval_ms: u64,
 

@@ -36,7 +36,8 @@ pub struct Settings {
     pub compartment_id: String,
     /// This cluster's identity in the ownership tags.
     pub cluster_id: String,
-    /// How soon to look again while OCI is changing an IP.
+    /// The longest wait between two looks at an IP OCI is changing, while
+    /// OCI's time is not known (`decide::wait`); waiting for a deletion.
     pub poll_interval: Duration,
     /// How often an IP at rest is checked for drift.
     pub resync_interval: Duration,

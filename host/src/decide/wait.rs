@@ -7,16 +7,17 @@
 //! read many times). So the operator learns, per transitional state, how long
 //! OCI has recently taken, and looks first at that estimate:
 //!
-//! - found done at the first look: the estimate may be high; it drops by 3%,
-//!   and by twice as much at each further such find in a row (up to 24%), so it soon
-//!   follows an OCI that got faster, while a steady OCI costs a second read
-//!   only every third transition or so;
+//! - found done at the first look: the estimate may be high; it drops by 5%,
+//!   and by twice as much at each further such find in a row (up to 40%), so
+//!   it soon follows an OCI that got faster, while a steady OCI costs a
+//!   second read only every second or third transition;
 //! - found still changing: the next look comes a small step later (a tenth
 //!   of the time spent, at least [`MIN_STEP`]) up to the longest OCI took
 //!   lately, then the wait doubles (an OCI much slower than usual costs few
 //!   reads), up to the longest wait the operator is configured with;
 //! - found done after a miss: OCI's time lies between the miss and the find;
-//!   a narrow bracket becomes the estimate, a wide one is halved.
+//!   the find becomes the estimate when the bracket is narrow, else the miss
+//!   does (the next transition then takes small steps up from there).
 //!
 //! Without history the first look comes after [`FIRST_GUESS`] and the waits
 //! double from there. Steady, a transition is seen within about a tenth of
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::oci::PublicIpState;
 
 /// The first look at a transition never seen before.
-pub const FIRST_GUESS: Duration = Duration::from_millis(100);
+pub const FIRST_GUESS: Duration = Duration::from_millis(50);
 /// The smallest step between two looks close to the estimate.
 pub const MIN_STEP: Duration = Duration::from_millis(50);
 /// The most an estimate can say OCI takes.
@@ -43,6 +44,10 @@ struct Watching {
     began: Instant,
     /// Time since `began` of the last look that found it still changing.
     missed_at: Option<Duration>,
+    /// The estimate its first look was timed by: a find at the first look
+    /// lowers the estimate from that (many transitions watched together,
+    /// all tested against the same estimate, lower it once, not once each).
+    tested: Duration,
 }
 
 /// What OCI took for one transitional state.
@@ -77,13 +82,15 @@ impl Waits {
 
     /// A write left `uid`'s IP in `state` at `now`: when to look first.
     pub fn began(&mut self, uid: &str, state: PublicIpState, now: Instant) -> Duration {
+        let first = self.first_look(state);
         let watching = Watching {
             state,
             began: now,
             missed_at: None,
+            tested: first,
         };
         self.watching.insert(uid.to_string(), watching);
-        self.first_look(state)
+        first
     }
 
     /// A look at `now` found `uid`'s IP still in `state`: when to look next.
@@ -101,6 +108,7 @@ impl Waits {
                     state,
                     began: now,
                     missed_at: None,
+                    tested: first,
                 },
             );
             return first;
@@ -151,23 +159,28 @@ impl Waits {
         let found = now.saturating_duration_since(w.began);
         let known = self.estimates.get(&w.state).copied();
         let estimate = match w.missed_at {
-            // Done at the first look: OCI may be faster than thought.
-            None => {
-                let finds = known.map_or(0, |k| k.first_look_finds);
-                let took = known.map_or(found, |k| k.took.min(found));
-                let cut = 0.03 * f64::from(1u32 << finds.min(3));
-                Estimate {
-                    took: took.mul_f64(1.0 - cut),
-                    ceiling: found,
-                    first_look_finds: finds + 1,
+            // Done at the first look: OCI may be faster than thought. Only
+            // a look timed by the current estimate (or a lower one) says so.
+            None => match known {
+                Some(k) if w.tested > k.took => return,
+                _ => {
+                    let finds = known.map_or(0, |k| k.first_look_finds);
+                    let cut = 0.05 * f64::from(1u32 << finds.min(3));
+                    Estimate {
+                        took: w.tested.min(found).mul_f64(1.0 - cut),
+                        ceiling: found,
+                        first_look_finds: finds + 1,
+                    }
                 }
-            }
+            },
             Some(missed) => {
                 let bracket = found.saturating_sub(missed);
+                // A wide bracket: the next look goes just below it, then
+                // small steps up to the find (a tenth of the time at most).
                 let took = if bracket <= (found / 7).max(MIN_STEP + MIN_WAIT) {
                     found
                 } else {
-                    missed + bracket / 2
+                    missed
                 };
                 Estimate {
                     took,
@@ -253,6 +266,28 @@ mod tests {
         let (late, looks) = slower.last().copied().unwrap_or_default();
         assert!(late <= Duration::from_millis(360), "late by {late:?}");
         assert!(looks <= 2);
+    }
+
+    #[test]
+    fn transitions_watched_together_lower_the_estimate_once() {
+        let mut waits = Waits::new(Duration::from_secs(30));
+        run(&mut waits, Duration::from_secs(2), 12);
+        let before = waits.estimate(ASSIGNING).unwrap_or_default();
+        let start = Instant::now();
+        let names: Vec<String> = (0..50).map(|i| format!("ip{i}")).collect();
+        let first = names
+            .iter()
+            .map(|n| waits.began(n, ASSIGNING, start))
+            .max()
+            .unwrap_or_default();
+        for n in &names {
+            waits.done(n, start + first);
+        }
+        let after = waits.estimate(ASSIGNING).unwrap_or_default();
+        assert!(
+            after >= before.mul_f64(0.9),
+            "{before:?} became {after:?} after 50 finds at the same estimate"
+        );
     }
 
     #[test]

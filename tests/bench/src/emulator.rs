@@ -78,6 +78,29 @@ impl Emulator {
             .await?)
     }
 
+    /// The emulator's lifecycle timing (`/_emulator/timing`, camelCase ms).
+    pub async fn timing(&self) -> Result<serde_json::Value> {
+        Ok(self
+            .http
+            .get(format!("{}/_emulator/timing", self.url))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// Replaces the lifecycle timing: changes made from now on take these times.
+    pub async fn set_timing(&self, timing: &serde_json::Value) -> Result<()> {
+        self.http
+            .put(format!("{}/_emulator/timing", self.url))
+            .json(timing)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
     /// Waits until no OCI call has been made for `quiet`; returns the counts
     /// and when the last change was seen (the end of the work).
     pub async fn settle(&self, quiet: Duration, max: Duration) -> Result<(Calls, Instant)> {

@@ -32,7 +32,18 @@ impl<'a> Floor<'a> {
     }
 
     pub fn apply_seconds(&self) -> f64 {
-        self.read() + self.write() + self.s.assigning_ms as f64 / 1000.0 + self.read()
+        self.apply_seconds_at(self.s.assigning_ms)
+    }
+
+    /// [`Self::apply_seconds`] when OCI's ASSIGNING lasts `assigning_ms`.
+    pub fn apply_seconds_at(&self, assigning_ms: u64) -> f64 {
+        self.read() + self.write() + assigning_ms as f64 / 1000.0 + self.read()
+    }
+
+    /// A ReservedIP with no assignment, apply to `allocated`: CreatePublicIp,
+    /// then one GetPublicIp once PROVISIONING (`provisioning_ms`) is over.
+    pub fn allocate_seconds_at(&self, provisioning_ms: u64) -> f64 {
+        self.write() + provisioning_ms as f64 / 1000.0 + self.read()
     }
 
     /// The first pod on a node also needs the node's VNICs and their subnets:

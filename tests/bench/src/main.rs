@@ -182,6 +182,9 @@ async fn scenarios_in_order(b: &mut Bench) -> Result<()> {
     log("4 restart");
     scenarios::restart::run(b).await?;
     b.mark("4 restart (new process)");
+    log("7 sweep of OCI delays");
+    scenarios::sweep::run(b).await?;
+    b.mark("7 sweep");
     Ok(())
 }
 

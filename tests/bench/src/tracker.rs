@@ -18,6 +18,7 @@ use crate::workload::reservedips;
 pub struct Seen {
     pub state: Option<String>,
     pub assigned_at: Option<Instant>,
+    pub allocated_at: Option<Instant>,
     pub deleted_at: Option<Instant>,
 }
 
@@ -29,6 +30,10 @@ pub struct State {
 impl State {
     pub fn assigned_at(&self, name: &str) -> Option<Instant> {
         self.objects.get(name).and_then(|s| s.assigned_at)
+    }
+
+    pub fn allocated_at(&self, name: &str) -> Option<Instant> {
+        self.objects.get(name).and_then(|s| s.allocated_at)
     }
 
     pub fn deleted_at(&self, name: &str) -> Option<Instant> {
@@ -134,6 +139,9 @@ fn observe(st: &mut State, obj: &DynamicObject, now: Instant) {
     let seen = st.objects.entry(name).or_default();
     if state.as_deref() == Some("assigned") && seen.assigned_at.is_none() {
         seen.assigned_at = Some(now);
+    }
+    if state.as_deref() == Some("allocated") && seen.allocated_at.is_none() {
+        seen.allocated_at = Some(now);
     }
     seen.state = state;
     seen.deleted_at = None;

@@ -150,6 +150,13 @@ pub fn reservedip(name: &str, pod: &str) -> DynamicObject {
     obj
 }
 
+/// A ReservedIP with no assignment (allocated only).
+pub fn unassigned_reservedip(name: &str) -> DynamicObject {
+    let mut obj = DynamicObject::new(name, &reservedip_resource()).within(NAMESPACE);
+    obj.data = json!({"spec": {"tags": {"bench": "true"}}});
+    obj
+}
+
 /// Creates the ReservedIPs `(name, pod)`, `concurrency` at a time.
 pub async fn create_reservedips(
     client: &Client,

@@ -1,7 +1,8 @@
 //! The scenarios of issue 7, one module each, run in this order on one
 //! growing cluster: single (1), burst (2), fill up to the idle size, memory
-//! with many pods (5), idle (3), restart (4); policy (6) is reported as
-//! skipped. Each pushes its rows and details into [`Bench`].
+//! with many pods (5), idle (3), restart (4), the sweep of OCI delays (7,
+//! on the restarted process, which has learned nothing yet); policy (6) is
+//! reported as skipped. Each pushes its rows and details into [`Bench`].
 
 pub mod burst;
 pub mod idle;
@@ -9,6 +10,7 @@ pub mod memory;
 pub mod policy;
 pub mod restart;
 pub mod single;
+pub mod sweep;
 
 use std::time::{Duration, Instant};
 
