@@ -1,13 +1,12 @@
 //! What every pass shares: clients, settings, caches and memory.
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::Store;
-use std::time::Duration;
-
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
 use super::error::Error;

@@ -102,17 +102,7 @@ impl Waits {
             if let Some(previous) = self.watching.get(uid).copied() {
                 self.learn(previous, now);
             }
-            let first = self.first_look(state);
-            self.watching.insert(
-                uid.to_string(),
-                Watching {
-                    state,
-                    began: now,
-                    missed_at: None,
-                    tested: first,
-                },
-            );
-            return first;
+            return self.began(uid, state, now);
         };
         let spent = now.saturating_duration_since(w.began);
         let wait = match self.estimates.get(&state) {
@@ -123,13 +113,9 @@ impl Waits {
             // Past it, or nothing known yet: double, up to the longest wait.
             _ => spent.max(MIN_STEP).min(self.longest),
         };
-        self.watching.insert(
-            uid.to_string(),
-            Watching {
-                missed_at: Some(spent),
-                ..w
-            },
-        );
+        if let Some(watching) = self.watching.get_mut(uid) {
+            watching.missed_at = Some(spent);
+        }
         wait.max(MIN_WAIT)
     }
 

@@ -68,21 +68,19 @@ impl Emulator {
     }
 
     pub async fn calls(&self) -> Result<Calls> {
-        Ok(self
-            .http
-            .get(format!("{}/_emulator/calls", self.url))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?)
+        self.get("calls").await
     }
 
     /// The emulator's lifecycle timing (`/_emulator/timing`, camelCase ms).
     pub async fn timing(&self) -> Result<serde_json::Value> {
+        self.get("timing").await
+    }
+
+    /// A GET of the admin API's `/_emulator/<what>`.
+    async fn get<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T> {
         Ok(self
             .http
-            .get(format!("{}/_emulator/timing", self.url))
+            .get(format!("{}/_emulator/{what}", self.url))
             .send()
             .await?
             .error_for_status()?

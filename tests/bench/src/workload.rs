@@ -145,15 +145,20 @@ pub async fn wait_pods_running(
 
 /// A ReservedIP assigned to a pod of the same name's index.
 pub fn reservedip(name: &str, pod: &str) -> DynamicObject {
-    let mut obj = DynamicObject::new(name, &reservedip_resource()).within(NAMESPACE);
-    obj.data = json!({"spec": {"tags": {"bench": "true"}, "assignment": {"podName": pod}}});
-    obj
+    with_spec(
+        name,
+        json!({"tags": {"bench": "true"}, "assignment": {"podName": pod}}),
+    )
 }
 
 /// A ReservedIP with no assignment (allocated only).
 pub fn unassigned_reservedip(name: &str) -> DynamicObject {
+    with_spec(name, json!({"tags": {"bench": "true"}}))
+}
+
+fn with_spec(name: &str, spec: serde_json::Value) -> DynamicObject {
     let mut obj = DynamicObject::new(name, &reservedip_resource()).within(NAMESPACE);
-    obj.data = json!({"spec": {"tags": {"bench": "true"}}});
+    obj.data = json!({ "spec": spec });
     obj
 }
 
