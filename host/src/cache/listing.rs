@@ -18,6 +18,13 @@
 //!   observation: a pass that would change the IP reads it fresh first
 //!   (`decide::Decision::Reread`).
 //!
+//! The IPs OCI is changing are looked at apart ([`IpListing::gathered`]):
+//! while many are in transition at once (a burst), their looks gather into
+//! one listing that begins after each of them asked (`cache::gather`), so it
+//! is as fresh as a GetPublicIp each; an IP missing from it, or changed by
+//! this process since it began, is still read with GetPublicIp. One IP alone
+//! in transition is read with GetPublicIp: a listing costs more.
+//!
 //! [`InvalidatingWrites`] wraps the OCI client so that every write marks its
 //! IP, whatever the answer: nobody has to remember to.
 
@@ -27,11 +34,21 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use futures::FutureExt;
+
+use super::gather::Gather;
 use crate::oci::{
     CreatePublicIpDetails, Deletion, ListPublicIpsQuery, OciError, OciNetwork, OciResult,
     PrivateIp, PrivateIpFilter, PublicIp, PublicIpPool, Subnet, UpdatePublicIpDetails, Vnic,
     VnicAttachment,
 };
+
+/// How long the looks at IPs in transition gather at most.
+pub const TRANSITION_GATHER: Duration = Duration::from_secs(2);
+/// How many looks one listing page should answer before it begins early.
+const LOOKS_PER_PAGE: usize = 20;
+/// The largest page of ListPublicIps, which the client asks for.
+const PAGE: usize = 1000;
 
 /// A listing's public IPs by OCID and when the list call began.
 struct Listing {
@@ -39,13 +56,29 @@ struct Listing {
     by_id: HashMap<String, PublicIp>,
 }
 
+impl Listing {
+    fn new(began: Instant, ips: impl IntoIterator<Item = PublicIp>) -> Self {
+        Self {
+            began,
+            by_id: ips.into_iter().map(|ip| (ip.id.clone(), ip)).collect(),
+        }
+    }
+}
+
+/// A gathered listing, or the error every joiner gets.
+type GatheredListing = Result<Arc<Listing>, OciError>;
+
 /// See the module docs. Shared by all reconciles.
 pub struct IpListing {
     max_age: Duration,
     /// Held across the list call: concurrent lookups wait for one listing.
-    current: tokio::sync::Mutex<Option<Listing>>,
+    current: tokio::sync::Mutex<Option<Arc<Listing>>>,
     /// When this process last changed (or saw changing) each IP.
     touched: Mutex<HashMap<String, Instant>>,
+    /// The looks at IPs in transition, gathering.
+    transitions: Gather<GatheredListing>,
+    /// How many IPs the last listing held (how many pages the next costs).
+    last_size: std::sync::atomic::AtomicUsize,
 }
 
 impl IpListing {
@@ -54,6 +87,8 @@ impl IpListing {
             max_age,
             current: tokio::sync::Mutex::new(None),
             touched: Mutex::default(),
+            transitions: Gather::default(),
+            last_size: Default::default(),
         }
     }
 
@@ -80,38 +115,84 @@ impl IpListing {
             let ips = oci
                 .list_public_ips(&ListPublicIpsQuery::region(compartment_id))
                 .await?;
-            *current = Some(Listing {
-                began,
-                by_id: ips.into_iter().map(|ip| (ip.id.clone(), ip)).collect(),
-            });
+            self.set_size(ips.len());
+            *current = Some(Arc::new(Listing::new(began, ips)));
             self.forget_touches_before(began);
         }
         let Some(listing) = current.as_ref() else {
             return Ok(None);
         };
+        Ok(self
+            .answer(listing, id)
+            .filter(|ip| !ip.lifecycle_state.is_transitional()))
+    }
+
+    /// `id`, which OCI is changing, as a listing begun after this call shows
+    /// it, gathered with the looks of the `together` IPs in transition due
+    /// by then; at most [`TRANSITION_GATHER`] later. `None` when the caller must
+    /// GetPublicIp (missing from the listing, or changed since it began).
+    pub async fn gathered(
+        &self,
+        oci: &Arc<dyn OciNetwork>,
+        compartment_id: &str,
+        id: &str,
+        together: usize,
+    ) -> Result<Option<PublicIp>, OciError> {
+        let pages = self.last_size().div_ceil(PAGE).max(1);
+        let enough = together.min(LOOKS_PER_PAGE * pages);
+        let read = {
+            let oci = Arc::clone(oci);
+            let query = ListPublicIpsQuery::region(compartment_id);
+            move || {
+                async move {
+                    let began = Instant::now();
+                    let ips = oci.list_public_ips(&query).await?;
+                    Ok(Arc::new(Listing::new(began, ips)))
+                }
+                .boxed()
+            }
+        };
+        let listing = self
+            .transitions
+            .join(compartment_id, TRANSITION_GATHER, enough, read)
+            .await?;
+        self.set_size(listing.by_id.len());
+        self.offer_listing(Arc::clone(&listing)).await;
+        Ok(self.answer(&listing, id))
+    }
+
+    /// `id` as `listing` shows it, unless this process changed it since.
+    fn answer(&self, listing: &Listing, id: &str) -> Option<PublicIp> {
         let touched_since = self
             .lock_touched()
             .get(id)
             .is_some_and(|t| *t >= listing.began);
-        Ok(listing
-            .by_id
-            .get(id)
-            .filter(|ip| !touched_since && !ip.lifecycle_state.is_transitional())
-            .cloned())
+        listing.by_id.get(id).filter(|_| !touched_since).cloned()
+    }
+
+    fn last_size(&self) -> usize {
+        self.last_size.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_size(&self, size: usize) {
+        self.last_size
+            .store(size, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Offers a listing made elsewhere (the orphan sweep lists the same
     /// compartment), begun at `began`.
     pub async fn offer(&self, began: Instant, ips: &[PublicIp]) {
+        self.offer_listing(Arc::new(Listing::new(began, ips.iter().cloned())))
+            .await;
+    }
+
+    async fn offer_listing(&self, listing: Arc<Listing>) {
         let mut current = self.current.lock().await;
-        if current.as_ref().is_some_and(|l| l.began >= began) {
+        if current.as_ref().is_some_and(|l| l.began >= listing.began) {
             return;
         }
-        *current = Some(Listing {
-            began,
-            by_id: ips.iter().map(|ip| (ip.id.clone(), ip.clone())).collect(),
-        });
-        self.forget_touches_before(began);
+        self.forget_touches_before(listing.began);
+        *current = Some(listing);
     }
 
     /// A listing replaces only an older one, so touches from before the
@@ -225,5 +306,9 @@ impl OciNetwork for InvalidatingWrites {
 
     async fn get_public_ip_pool(&self, id: &str) -> OciResult<PublicIpPool> {
         self.inner.get_public_ip_pool(id).await
+    }
+
+    fn write_wait(&self, ahead: usize) -> Duration {
+        self.inner.write_wait(ahead)
     }
 }

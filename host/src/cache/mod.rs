@@ -4,7 +4,11 @@
 //! - [`own_writes`]: the statuses this process wrote, so their watch echo
 //!   triggers nothing.
 //! - [`listing`]: a recent listing of the compartment's public IPs, shared by
-//!   drift checks and start-up, invalidated by every write.
+//!   drift checks and start-up, invalidated by every write; and the
+//!   gathered look at the IPs in transition during a burst.
+//! - [`gather`]: one read shared by the passes that asked for it before it
+//!   began.
 
+pub mod gather;
 pub mod listing;
 pub mod own_writes;

@@ -47,8 +47,10 @@ pub use reconcile::FINALIZER;
 
 use crate::api::crd::ReservedIP;
 
-/// ReservedIPs reconciled at once.
-const RECONCILE_CONCURRENCY: u16 = 32;
+/// ReservedIPs reconciled at once. In a burst, many passes wait a moment
+/// for a shared read (`cache::gather`) while others write: 64 keeps the
+/// writes going meanwhile.
+const RECONCILE_CONCURRENCY: u16 = 64;
 /// kubectl's copy of the last applied manifest, not needed in the cache.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 

@@ -3,6 +3,7 @@
 //! soon as the decisions need no more (`decide::pass::needs_target`).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
@@ -15,6 +16,7 @@ use tracing::info;
 use super::context::Context;
 use super::policy_gate;
 use crate::api::crd::{ReservedIP, ReservedIPStatus};
+use crate::cache::listing::TRANSITION_GATHER;
 use crate::decide::ownership::Owner;
 use crate::decide::pass::{holds_ip, needs_target};
 use crate::decide::plan::assigned_to;
@@ -113,15 +115,28 @@ async fn public_ip(
     match what_to_read(status, &rip.spec) {
         Read::Nothing => PublicIpSeen::Nothing,
         Read::ById(id) => {
-            // From the shared listing when that is recent enough to be trusted.
             let compartment = &ctx.settings.compartment_id;
-            match ctx.listing.lookup(ctx.oci.as_ref(), compartment, &id).await {
-                Ok(Some(ip)) => {
-                    return PublicIpSeen::Found {
-                        ip,
-                        how: How::Listed,
-                    };
-                }
+            let horizon = Instant::now() + TRANSITION_GATHER;
+            let together = ctx.waits().look_together(owner.uid, horizon);
+            let listed = match together {
+                // In transition with others: one listing looks at them all.
+                Some(together) if together > 1 => ctx
+                    .listing
+                    .gathered(&ctx.oci, compartment, &id, together)
+                    .await
+                    .map(|ip| ip.map(|ip| (ip, How::Gathered))),
+                // Alone in transition: a listing would show it changing or
+                // not be trusted for it; read it.
+                Some(_) => Ok(None),
+                // From the shared listing when that is recent enough to be trusted.
+                _ => ctx
+                    .listing
+                    .lookup(ctx.oci.as_ref(), compartment, &id)
+                    .await
+                    .map(|ip| ip.map(|ip| (ip, How::Listed))),
+            };
+            match listed {
+                Ok(Some((ip, how))) => return PublicIpSeen::Found { ip, how },
                 Ok(None) => {}
                 Err(e) => return failed(&e),
             }

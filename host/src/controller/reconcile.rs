@@ -62,7 +62,10 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     let owner = ctx.owner(rip)?;
     let status = starting_status(rip, ctx).await?;
     let obs = observe(ctx, rip, owner.clone(), status).await;
-    if let PublicIpSeen::Found { ip, how: How::Read } = &obs.public_ip
+    if let PublicIpSeen::Found {
+        ip,
+        how: How::Read | How::Gathered,
+    } = &obs.public_ip
         && !ip.lifecycle_state.is_transitional()
     {
         // Seen fresh at rest: a change being watched is done.
@@ -73,8 +76,10 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     let conclusion = match decision {
         Decision::Conclude(conclusion) => conclusion,
         Decision::Reread { id } => {
-            // Never act on a listed observation: read the IP fresh, now.
+            // Never act on a listed observation: read the IP fresh, now
+            // (not from a listing, not even a gathered one).
             ctx.listing.touch(&id);
+            ctx.waits().forget(owner.uid);
             return Ok(Action::requeue(Duration::ZERO));
         }
         Decision::Act(plan) => {
@@ -120,9 +125,9 @@ fn remember_at_rest(ctx: &Context, owner: &Owner<'_>, plan: &Plan, outcome: &Out
     }
 }
 
-/// Publishes the pass's events, writes its status once, and says when to look again.
+/// Writes the pass's status once, publishes its events, and says when to
+/// look again.
 async fn record(ctx: &Context, rip: &ReservedIP, conclusion: Conclusion) -> Result<Action, Error> {
-    status::publish(ctx, rip, &conclusion.events).await;
     let uid = rip.uid().unwrap_or_default();
     let wait = match conclusion.requeue {
         Requeue::Now => Duration::ZERO,
@@ -151,6 +156,11 @@ async fn record(ctx: &Context, rip: &ReservedIP, conclusion: Conclusion) -> Resu
         ctx.quota
             .give_back(&rip.namespace().unwrap_or_default(), &uid);
     }
-    status::write(ctx, rip, &conclusion.status).await?;
+    // Status first: it is what users and workloads wait on; the events
+    // follow (and are published even if the write failed: what they tell
+    // happened in OCI either way).
+    let written = status::write(ctx, rip, &conclusion.status).await;
+    status::publish(ctx, rip, &conclusion.events).await;
+    written?;
     Ok(Action::requeue(wait))
 }

@@ -107,6 +107,9 @@ pub enum How {
     Read,
     /// From the shared listing: up to a minute old, no etag; never acted on.
     Listed,
+    /// From a listing begun after the pass asked (IPs in transition, looked
+    /// at together): fresh, but no etag; never acted on either.
+    Gathered,
     /// Found by our tags after an unfinished create.
     Recovered,
     /// GetPublicIpByIpAddress for `publicIPv4Address`.

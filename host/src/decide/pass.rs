@@ -77,7 +77,7 @@ pub fn decide(obs: &Observation<'_>) -> Decision {
         // address anyway, and try the assignment again later.
         *assign_to = None;
     }
-    if let (Some(ip), Some(How::Listed)) = (&ip, how)
+    if let (Some(ip), Some(How::Listed | How::Gathered)) = (&ip, how)
         && step.calls_oci()
     {
         return Decision::Reread { id: ip.id.clone() };

@@ -13,9 +13,10 @@
 //!   second read only every third transition or so (5% measured more reads
 //!   in a burst: 1.35 GetPublicIp per ReservedIP against 1.0);
 //! - found still changing: the next look comes a small step later (a tenth
-//!   of the time spent, at least [`MIN_STEP`]) up to the longest OCI took
-//!   lately, then the wait doubles (an OCI much slower than usual costs few
-//!   reads), up to the longest wait the operator is configured with;
+//!   of the time spent or a third of a wide bracket, below; at least
+//!   [`MIN_STEP`]) up to the longest OCI took lately, then the wait doubles
+//!   (an OCI much slower than usual costs few reads), up to the longest wait
+//!   the operator is configured with;
 //! - found done after a miss: OCI's time lies between the miss and the find;
 //!   the find becomes the estimate when the bracket is narrow, else the miss
 //!   does (the next transition then takes small steps up from there).
@@ -49,6 +50,10 @@ struct Watching {
     /// lowers the estimate from that (many transitions watched together,
     /// all tested against the same estimate, lower it once, not once each).
     tested: Duration,
+    /// When its next look is due.
+    due: Instant,
+    /// A look at it is under way (it joined a shared listing).
+    looking: bool,
 }
 
 /// What OCI took for one transitional state.
@@ -89,6 +94,8 @@ impl Waits {
             began: now,
             missed_at: None,
             tested: first,
+            due: now + first,
+            looking: false,
         };
         self.watching.insert(uid.to_string(), watching);
         first
@@ -108,15 +115,23 @@ impl Waits {
         let wait = match self.estimates.get(&state) {
             // Looked early (woken by something else): wait for the estimate.
             Some(e) if spent + MIN_WAIT < e.took => e.took - spent,
-            // Below what OCI took lately: small steps.
-            Some(e) if spent < e.ceiling => (spent / 10).max(MIN_STEP).min(e.ceiling - spent),
+            // Below what OCI took lately: small steps, at most three to
+            // cross a wide bracket (a tenth of the time spent, a third of
+            // the bracket, whichever is longer).
+            Some(e) if spent < e.ceiling => (spent / 10)
+                .max((e.ceiling - e.took) / 3)
+                .max(MIN_STEP)
+                .min(e.ceiling - spent),
             // Past it, or nothing known yet: double, up to the longest wait.
             _ => spent.max(MIN_STEP).min(self.longest),
         };
+        let wait = wait.max(MIN_WAIT);
         if let Some(watching) = self.watching.get_mut(uid) {
             watching.missed_at = Some(spent);
+            watching.due = now + wait;
+            watching.looking = false;
         }
-        wait.max(MIN_WAIT)
+        wait
     }
 
     /// A fresh look at `now` found `uid`'s IP at rest: learn from its
@@ -131,6 +146,21 @@ impl Waits {
     /// ReservedIP went away).
     pub fn forget(&mut self, uid: &str) {
         self.watching.remove(uid);
+    }
+
+    /// A look at `uid`'s transition begins (if it is watched): how many
+    /// looks one listing begun by `horizon` could answer, its own and those
+    /// of the other watched transitions due by then and not being looked
+    /// at already.
+    pub fn look_together(&mut self, uid: &str, horizon: Instant) -> Option<usize> {
+        let me = self.watching.get_mut(uid)?;
+        me.looking = true;
+        let others = self
+            .watching
+            .iter()
+            .filter(|(u, w)| u.as_str() != uid && !w.looking && w.due <= horizon)
+            .count();
+        Some(others + 1)
     }
 
     /// The current estimate for `state`, if any.
@@ -164,7 +194,7 @@ impl Waits {
                 let bracket = found.saturating_sub(missed);
                 // A wide bracket: the next look goes just below it, then
                 // small steps up to the find (a tenth of the time at most).
-                let took = if bracket <= (found / 7).max(MIN_STEP + MIN_WAIT) {
+                let took = if bracket <= (found / 5).max(MIN_STEP + MIN_WAIT) {
                     found
                 } else {
                     missed
@@ -211,6 +241,41 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn after_oci_changes_its_time_a_few_transitions_relearn_it() {
+        // The benchmark's sweep: 5 transitions at each time, one after another.
+        let mut waits = Waits::new(Duration::from_secs(2));
+        for ms in [0u64, 500, 1000, 2000, 5000] {
+            let group = run(&mut waits, Duration::from_millis(ms), 5);
+            let looks: Vec<u32> = group.iter().map(|(_, l)| *l).collect();
+            let after_first: u32 = looks[1..].iter().sum();
+            assert!(after_first <= 8, "{ms} ms: looks {looks:?}");
+            assert!(looks.iter().sum::<u32>() <= 12, "{ms} ms: looks {looks:?}");
+        }
+    }
+
+    #[test]
+    fn looks_due_together_are_counted_for_one_listing() {
+        let mut waits = Waits::new(Duration::from_secs(30));
+        let t = Instant::now();
+        assert_eq!(waits.look_together("a", t), None, "not watched");
+        for uid in ["a", "b", "c"] {
+            waits.began(uid, ASSIGNING, t); // first look at FIRST_GUESS
+        }
+        let later = t + Duration::from_secs(1);
+        waits.began("d", ASSIGNING, later);
+        // d's look is due after the horizon: a goes with b and c...
+        assert_eq!(waits.look_together("a", t + FIRST_GUESS), Some(3));
+        // ...b with c (a's look is under way)...
+        assert_eq!(waits.look_together("b", t + FIRST_GUESS), Some(2));
+        waits.done("b", t + FIRST_GUESS);
+        // ...and c alone, unless the listing waits for d.
+        assert_eq!(waits.look_together("c", t + FIRST_GUESS), Some(1));
+        // A miss ends a's look: it counts again once due.
+        waits.still("a", ASSIGNING, t + FIRST_GUESS);
+        assert_eq!(waits.look_together("d", later + FIRST_GUESS), Some(2));
     }
 
     #[test]

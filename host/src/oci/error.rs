@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
-/// An error from one OCI call, or from setting the client up.
-#[derive(Debug, thiserror::Error)]
+/// An error from one OCI call, or from setting the client up. Clone: one
+/// gathered read's error is every joiner's (`cache::gather`).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OciError {
     /// OCI answered with a non-success status and (usually) a `{code, message}` body.
     #[error(

@@ -8,6 +8,8 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -101,6 +103,9 @@ pub struct Throttled<C> {
     inner: C,
     reads: DefaultDirectRateLimiter,
     writes: DefaultDirectRateLimiter,
+    writes_per_second: u32,
+    /// Writes waiting for a token now.
+    writes_waiting: AtomicUsize,
     metrics: OciMetrics,
 }
 
@@ -114,6 +119,8 @@ impl<C: OciNetwork> Throttled<C> {
             writes: RateLimiter::direct(
                 Quota::per_second(limits.writes_per_second).allow_burst(limits.burst),
             ),
+            writes_per_second: limits.writes_per_second.get(),
+            writes_waiting: AtomicUsize::new(0),
             metrics,
         })
     }
@@ -134,10 +141,30 @@ impl<C: OciNetwork> Throttled<C> {
         operation: &str,
         call: impl Future<Output = OciResult<T>>,
     ) -> OciResult<T> {
-        self.writes.until_ready().await;
+        {
+            // Counted while waiting, even if the caller gives up meanwhile.
+            let _waiting = Waiting::count(&self.writes_waiting);
+            self.writes.until_ready().await;
+        }
         let result = call.await;
         self.metrics.record(operation, &result);
         result
+    }
+}
+
+/// One caller counted in a gauge while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(gauge: &'a AtomicUsize) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -230,5 +257,12 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     async fn get_public_ip_pool(&self, id: &str) -> OciResult<PublicIpPool> {
         self.read("GetPublicIpPool", self.inner.get_public_ip_pool(id))
             .await
+    }
+
+    /// The writes waiting for a token and `ahead`, at the configured rate.
+    fn write_wait(&self, ahead: usize) -> Duration {
+        let queued = self.writes_waiting.load(Ordering::Relaxed) + ahead;
+        let queued = u32::try_from(queued).unwrap_or(u32::MAX);
+        Duration::from_secs(1) * queued / self.writes_per_second
     }
 }

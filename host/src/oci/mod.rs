@@ -86,4 +86,13 @@ pub trait OciNetwork: Send + Sync {
 
     /// GetPublicIpPool.
     async fn get_public_ip_pool(&self, id: &str) -> OciResult<PublicIpPool>;
+
+    /// How long a write asked for now would wait for the client's own rate
+    /// limit behind the writes already waiting and `ahead` more about to be
+    /// asked (zero: no limit here). Not an OCI call: reads that are only
+    /// needed for a write can gather for about that long for free.
+    fn write_wait(&self, ahead: usize) -> std::time::Duration {
+        let _ = ahead;
+        std::time::Duration::ZERO
+    }
 }

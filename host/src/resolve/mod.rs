@@ -6,18 +6,23 @@
 //! whose subnet contains the pod IP -> ListPrivateIps(subnet, address). The
 //! instance's VNICs and the subnets change rarely and are cached; the last
 //! lookup is made every time, because on OKE a private IP is handed on to
-//! the next pod. The private IP found must sit on one of the node's own VNICs,
+//! the next pod (in a burst, pods on one VNIC share it: one ListPrivateIps of
+//! the VNIC, begun after each of them asked, see `private_ips_at`). The private IP found must sit on one of the node's own VNICs,
 //! so an address that moved elsewhere is never mistaken for the pod's.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 
+use futures::FutureExt;
+
 use crate::api::crd::Assignment;
+use crate::cache::gather::Gather;
 use crate::decide::{ResolvedTarget, Target};
 use crate::oci::{OciError, OciNetwork, PrivateIp, PrivateIpFilter};
 
@@ -27,6 +32,11 @@ use addresses::usable_pod_ip;
 
 /// How long an instance's VNIC list and subnets are trusted.
 const CACHE_TTL: Duration = Duration::from_secs(600);
+/// The longest a pod's lookup gathers with others on its VNIC.
+const MAX_GATHER: Duration = Duration::from_secs(3);
+/// The shortest: about one read, so lookups asked while one is in flight
+/// share the next.
+const MIN_GATHER: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 struct VnicInfo {
@@ -50,6 +60,30 @@ pub struct TargetResolver {
     subnet_ids: Vec<String>,
     instances: Mutex<HashMap<String, (Instant, Vec<VnicInfo>)>>,
     subnets: Mutex<HashMap<String, (Instant, SubnetInfo)>>,
+    /// The VNICs' private IP listings gathering, by VNIC OCID.
+    vnic_listings: Gather<Result<Arc<Vec<PrivateIp>>, OciError>>,
+    /// Pods being looked up now.
+    resolving: AtomicUsize,
+}
+
+/// One caller counted while it lives; `others`: how many were counted
+/// before it.
+struct Counted<'a> {
+    gauge: &'a AtomicUsize,
+    others: usize,
+}
+
+impl<'a> Counted<'a> {
+    fn new(gauge: &'a AtomicUsize) -> Self {
+        let others = gauge.fetch_add(1, Ordering::Relaxed);
+        Self { gauge, others }
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl TargetResolver {
@@ -60,6 +94,8 @@ impl TargetResolver {
             subnet_ids,
             instances: Mutex::default(),
             subnets: Mutex::default(),
+            vnic_listings: Gather::default(),
+            resolving: AtomicUsize::new(0),
         }
     }
 
@@ -132,13 +168,8 @@ impl TargetResolver {
                 ),
             ));
         }
-        let found = self
-            .oci
-            .list_private_ips(&PrivateIpFilter::AddressInSubnet {
-                subnet_id: vnic.subnet_id.clone(),
-                ip_address: ip.to_string(),
-            })
-            .await?;
+        let in_subnet: Vec<&VnicInfo> = vnics.iter().filter(|v| contains(v.cidr, addr)).collect();
+        let found = self.private_ips_at(ip, &vnic.subnet_id, &in_subnet).await?;
         let on_node: Vec<&PrivateIp> = found
             .iter()
             .filter(|p| {
@@ -160,6 +191,53 @@ impl TargetResolver {
                 format!("OCI has no private IP {ip} on the VNICs of instance {instance_id} (yet)"),
             )),
         }
+    }
+
+    /// The private IPs with address `ip` in subnet `subnet_id` (`vnics`:
+    /// the node's VNICs in it). Alone, one ListPrivateIps by address. When
+    /// other pods are being looked up too, or writes wait for the rate limit
+    /// (a burst), the VNICs' listings are gathered, for about as long as the
+    /// write that follows would wait anyway: one listing then answers for
+    /// every pod on the VNIC that asked before it began.
+    async fn private_ips_at(
+        &self,
+        ip: &str,
+        subnet_id: &str,
+        vnics: &[&VnicInfo],
+    ) -> Result<Vec<PrivateIp>, OciError> {
+        let me = Counted::new(&self.resolving);
+        let others = me.others;
+        if vnics.is_empty() || (others == 0 && self.oci.write_wait(0).is_zero()) {
+            return self
+                .oci
+                .list_private_ips(&PrivateIpFilter::AddressInSubnet {
+                    subnet_id: subnet_id.to_string(),
+                    ip_address: ip.to_string(),
+                })
+                .await;
+        }
+        // Until shortly before the writes already queued are done: the
+        // writes of this gathering follow them without a gap.
+        let wait = (self.oci.write_wait(0) * 3 / 4).clamp(MIN_GATHER, MAX_GATHER);
+        let listings = vnics.iter().map(|v| {
+            let oci = Arc::clone(&self.oci);
+            let filter = PrivateIpFilter::Vnic {
+                vnic_id: v.vnic_id.clone(),
+            };
+            let read =
+                move || async move { oci.list_private_ips(&filter).await.map(Arc::new) }.boxed();
+            self.vnic_listings.join(&v.vnic_id, wait, usize::MAX, read)
+        });
+        let mut found = Vec::new();
+        for listed in futures::future::join_all(listings).await {
+            found.extend(
+                listed?
+                    .iter()
+                    .filter(|p| p.ip_address.as_deref() == Some(ip))
+                    .cloned(),
+            );
+        }
+        Ok(found)
     }
 
     /// The target of a `privateIPAddress` or `privateIPId` assignment.

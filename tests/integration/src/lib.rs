@@ -85,6 +85,9 @@ pub struct OperatorSandbox {
     pub policy: PolicyEngine,
     /// The namespace the operator runs in (its pods are never a target).
     pub operator_namespace: Option<String>,
+    /// The operator's own OCI rate limits (the shipped defaults unless a
+    /// test needs writes to queue).
+    pub limits: Limits,
     operator: Option<tokio::task::JoinHandle<()>>,
     // Dropped last: the namespace goes once nothing in it holds a finalizer.
     pub ns: TestNamespace,
@@ -117,6 +120,7 @@ impl OperatorSandbox {
             operator_client: None,
             policy: PolicyEngine::new(PolicyLimits::default())?,
             operator_namespace: None,
+            limits: Limits::default(),
             operator: None,
             ns,
         };
@@ -145,7 +149,7 @@ impl OperatorSandbox {
             "ocid1.subnet.oc1.sandbox.pods".to_string(),
             "ocid1.subnet.oc1.sandbox.nodes".to_string(),
         ];
-        let oci = Throttled::new(oci, Limits::default(), OciMetrics::default());
+        let oci = Throttled::new(oci, self.limits, OciMetrics::default());
         let client = self
             .operator_client
             .clone()

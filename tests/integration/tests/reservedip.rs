@@ -605,15 +605,17 @@ async fn the_operator_works_with_its_deploy_service_account_alone() -> Result<()
     sb.apply(&with_assignment("some-pod")).await?;
     sb.wait_state("my-reserved-ip", State::Assigned, true)
         .await?;
-    // Events are written with the same credentials.
+    // Events are written with the same credentials (just after the status).
     let events: Api<k8s_openapi::api::events::v1::Event> = sb.ns.api();
-    let list = events.list(&Default::default()).await?;
-    assert!(
-        list.items
+    wait_until(Duration::from_secs(10), || async {
+        let list = events.list(&Default::default()).await?;
+        Ok(list
+            .items
             .iter()
-            .any(|e| e.reason.as_deref() == Some("Assigned")),
-        "no Assigned event"
-    );
+            .any(|e| e.reason.as_deref() == Some("Assigned")))
+    })
+    .await
+    .context("no Assigned event")?;
     sb.apply(SEED_EXAMPLE).await?;
     sb.wait_state("my-reserved-ip", State::Allocated, true)
         .await?;

@@ -102,6 +102,19 @@ fn a_listed_observation_is_read_again_before_any_call() {
 }
 
 #[test]
+fn a_gathered_look_settles_a_transition_but_is_read_again_before_any_call() {
+    let gathered = ours(PublicIpState::Available, None);
+    let case = Case::holding(gathered.clone(), How::Gathered).with_pod_target();
+    assert_eq!(case.decide(), Decision::Reread { id: gathered.id });
+    let assigned =
+        Case::holding(ours(PublicIpState::Assigned, Some("p1")), How::Gathered).with_pod_target();
+    assert_eq!(assigned.plan().step, Step::Done);
+    let assigning =
+        Case::holding(ours(PublicIpState::Assigning, Some("p1")), How::Gathered).with_pod_target();
+    assert!(!assigning.plan().step.calls_oci());
+}
+
+#[test]
 fn steps_become_calls_with_if_match_only_where_a_race_matters() {
     let free = Case::holding(ours(PublicIpState::Available, None), How::Read).with_pod_target();
     let Call::Update {
