@@ -170,7 +170,10 @@ async fn scenarios_in_order(b: &mut Bench) -> Result<()> {
     scenarios::single::run(b).await?;
     b.mark("1 single");
     let (burst, ips) = (b.s.burst, b.s.idle_ips);
-    log(&format!("2 burst of {burst} (then fill to {ips})"));
+    let smaller = &b.s.bursts;
+    log(&format!(
+        "2 bursts of {smaller:?}, then {burst} (then fill to {ips})"
+    ));
     scenarios::burst::run(b).await?;
     b.mark("2 fill");
     log(&format!("5 memory: {} pods", b.s.pods));
@@ -215,6 +218,7 @@ fn settings_summary(s: &Settings) -> serde_json::Value {
         "poll_ms": s.poll_ms,
         "operator_env": s.operator_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "burst": s.burst,
+        "bursts": s.bursts,
         "idle_ips": s.idle_ips,
         "idle_seconds": s.idle_seconds(),
         "pods": s.pods,

@@ -86,6 +86,10 @@ pub struct Settings {
     /// Scenario 2: ReservedIPs (each with its pod) created at once.
     #[arg(long, default_value_t = 1000)]
     pub burst: usize,
+    /// Scenario 2: smaller bursts run before it, one after another
+    /// (comma-separated; their ReservedIPs stay and count in --idle-ips).
+    #[arg(long, value_delimiter = ',', default_values_t = [50, 200])]
+    pub bursts: Vec<usize>,
     /// Scenarios 3 and 4: ReservedIPs in place (the burst's plus more, all assigned).
     #[arg(long, default_value_t = 2000)]
     pub idle_ips: usize,
@@ -123,8 +127,13 @@ impl Settings {
         if self.burst == 0 {
             return bad("--burst must be at least 1");
         }
-        if self.idle_ips < self.burst {
-            return bad("--idle-ips must be at least --burst (the burst's ReservedIPs stay)");
+        if self.bursts.contains(&0) {
+            return bad("--bursts must be at least 1 each");
+        }
+        if self.idle_ips < self.burst + self.bursts.iter().sum::<usize>() {
+            return bad(
+                "--idle-ips must be at least --burst plus --bursts (the bursts' ReservedIPs stay)",
+            );
         }
         if self.pods < self.idle_ips {
             return bad("--pods must be at least --idle-ips (every ReservedIP has a pod)");

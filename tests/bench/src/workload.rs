@@ -68,7 +68,7 @@ pub async fn create_namespace(client: &Client) -> Result<()> {
 /// A pod to create: its name, role label and node.
 pub struct PodSpec {
     pub name: String,
-    pub role: &'static str,
+    pub role: String,
     pub node: String,
 }
 

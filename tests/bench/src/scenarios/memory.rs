@@ -21,7 +21,7 @@ pub async fn run(b: &mut Bench) -> Result<()> {
     let pods = (first..total)
         .map(|i| PodSpec {
             name: format!("filler-{i}"),
-            role: "filler",
+            role: "filler".into(),
             node: b.topology.filler_node(i - first),
         })
         .collect();

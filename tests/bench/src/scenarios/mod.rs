@@ -70,16 +70,11 @@ impl Bench {
     }
 
     /// Pods `p-<from>`..`p-<to>` (the ones ReservedIPs name), `per_node` to a node.
-    pub async fn create_target_pods(
-        &self,
-        role: &'static str,
-        from: usize,
-        to: usize,
-    ) -> Result<Duration> {
+    pub async fn create_target_pods(&self, role: &str, from: usize, to: usize) -> Result<Duration> {
         let pods = (from..to)
             .map(|i| PodSpec {
                 name: pod_name(i),
-                role,
+                role: role.to_string(),
                 node: self.topology.target_node(i),
             })
             .collect();
@@ -88,7 +83,7 @@ impl Bench {
 
     pub async fn create_and_wait(
         &self,
-        role: &'static str,
+        role: &str,
         pods: Vec<PodSpec>,
         count: usize,
     ) -> Result<Duration> {

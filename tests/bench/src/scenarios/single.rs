@@ -25,7 +25,7 @@ pub async fn run(b: &mut Bench) -> Result<()> {
         .into_iter()
         .map(|n| PodSpec {
             name: n.into(),
-            role: "single",
+            role: "single".into(),
             node: b.topology.target_node(0),
         })
         .collect();

@@ -69,7 +69,7 @@ async fn sweep(b: &mut Bench, original: &Value) -> Result<()> {
         .flat_map(|d| (0..PER_DELAY).map(move |i| pod(*d, i)))
         .map(|name| PodSpec {
             name,
-            role: "sweep",
+            role: "sweep".into(),
             node: node.clone(),
         })
         .collect();
