@@ -55,15 +55,18 @@ impl<T: Clone + Send + Sync + 'static> Default for Gather<T> {
 
 impl<T: Clone + Send + Sync + 'static> Gather<T> {
     /// Joins the read gathering for `key`, or starts gathering one: it
-    /// begins `wait` from now, or as soon as `enough` passes joined
-    /// (`enough` and `wait` are the first joiner's). `read` makes the call
-    /// (only the first joiner's is used).
+    /// begins `wait` from now (the first joiner's wait), or as soon as
+    /// enough passes joined. `enough`: how many passes this one expects to
+    /// join from now on, itself included (the fewest any joiner expects
+    /// counts: the last to come knows best that no one else will). `read`
+    /// makes the call (only the first joiner's is used).
     pub fn join<F>(&self, key: &str, wait: Duration, enough: usize, read: F) -> Gathered<T>
     where
         F: FnOnce() -> BoxFuture<'static, T> + Send + 'static,
     {
         let mut pending = lock(&self.pending);
         if let Some(p) = pending.get_mut(key) {
+            p.enough = p.enough.min(p.joined.saturating_add(enough));
             p.joined += 1;
             if p.joined >= p.enough {
                 p.start.notify_one();
@@ -191,6 +194,20 @@ mod tests {
         let answers = futures::future::join_all(reads).await;
         assert!(answers.iter().all(|a| a.0 == 1));
         assert!(answers[0].1 - start < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_joiner_that_expects_no_one_else_starts_the_read() {
+        let gather = Gather::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let wait = Duration::from_secs(5);
+        // The first expects 5; the second knows only itself is left.
+        let first = gather.join("compartment", wait, 5, counting(&calls));
+        let second = gather.join("compartment", wait, 1, counting(&calls));
+        let (a, b) = tokio::join!(first, second);
+        assert_eq!((a.0, b.0), (1, 1));
+        assert!(a.1 - start < Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]

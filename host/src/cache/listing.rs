@@ -161,6 +161,11 @@ impl IpListing {
         Ok(self.answer(&listing, id))
     }
 
+    /// Whether looks at IPs in transition gather for a listing now.
+    pub fn gathering(&self, compartment_id: &str) -> bool {
+        self.transitions.waiting(compartment_id) > 0
+    }
+
     /// `id` as `listing` shows it, unless this process changed it since.
     fn answer(&self, listing: &Listing, id: &str) -> Option<PublicIp> {
         let touched_since = self

@@ -11,7 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
-use tracing::info;
+use tracing::{debug, info};
 
 use super::context::Context;
 use super::policy_gate;
@@ -116,11 +116,14 @@ async fn public_ip(
         Read::Nothing => PublicIpSeen::Nothing,
         Read::ById(id) => {
             let compartment = &ctx.settings.compartment_id;
-            let horizon = Instant::now() + TRANSITION_GATHER;
-            let together = ctx.waits().look_together(owner.uid, horizon);
+            let together = ctx
+                .waits()
+                .look_together(owner.uid, Instant::now(), TRANSITION_GATHER);
+            debug!(reservedip = %rip.name_any(), ?together, "looking at the IP");
             let listed = match together {
-                // In transition with others: one listing looks at them all.
-                Some(together) if together > 1 => ctx
+                // In transition with others (or a listing gathers already:
+                // the last to join starts it): one listing looks at them all.
+                Some(together) if together > 1 || ctx.listing.gathering(compartment) => ctx
                     .listing
                     .gathered(&ctx.oci, compartment, &id, together)
                     .await

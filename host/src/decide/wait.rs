@@ -148,17 +148,22 @@ impl Waits {
         self.watching.remove(uid);
     }
 
-    /// A look at `uid`'s transition begins (if it is watched): how many
-    /// looks one listing begun by `horizon` could answer, its own and those
-    /// of the other watched transitions due by then and not being looked
-    /// at already.
-    pub fn look_together(&mut self, uid: &str, horizon: Instant) -> Option<usize> {
+    /// A look at `uid`'s transition begins at `now` (if it is watched): how
+    /// many looks one listing begun within `within` could answer, its own
+    /// and those of the other watched transitions due by then and not being
+    /// looked at already. A look overdue by as long is not counted: its
+    /// pass is held up elsewhere (an error's backoff) and would keep the
+    /// listing waiting.
+    pub fn look_together(&mut self, uid: &str, now: Instant, within: Duration) -> Option<usize> {
         let me = self.watching.get_mut(uid)?;
         me.looking = true;
+        let (earliest, horizon) = (now.checked_sub(within).unwrap_or(now), now + within);
         let others = self
             .watching
             .iter()
-            .filter(|(u, w)| u.as_str() != uid && !w.looking && w.due <= horizon)
+            .filter(|(u, w)| {
+                u.as_str() != uid && !w.looking && (earliest..=horizon).contains(&w.due)
+            })
             .count();
         Some(others + 1)
     }
@@ -260,22 +265,28 @@ mod tests {
     fn looks_due_together_are_counted_for_one_listing() {
         let mut waits = Waits::new(Duration::from_secs(30));
         let t = Instant::now();
-        assert_eq!(waits.look_together("a", t), None, "not watched");
-        for uid in ["a", "b", "c"] {
+        let within = Duration::from_millis(100);
+        assert_eq!(waits.look_together("a", t, within), None, "not watched");
+        for uid in ["a", "b", "c", "e"] {
             waits.began(uid, ASSIGNING, t); // first look at FIRST_GUESS
         }
         let later = t + Duration::from_secs(1);
         waits.began("d", ASSIGNING, later);
-        // d's look is due after the horizon: a goes with b and c...
-        assert_eq!(waits.look_together("a", t + FIRST_GUESS), Some(3));
-        // ...b with c (a's look is under way)...
-        assert_eq!(waits.look_together("b", t + FIRST_GUESS), Some(2));
-        waits.done("b", t + FIRST_GUESS);
-        // ...and c alone, unless the listing waits for d.
-        assert_eq!(waits.look_together("c", t + FIRST_GUESS), Some(1));
-        // A miss ends a's look: it counts again once due.
-        waits.still("a", ASSIGNING, t + FIRST_GUESS);
-        assert_eq!(waits.look_together("d", later + FIRST_GUESS), Some(2));
+        let now = t + FIRST_GUESS;
+        // d's look is due after the horizon: a goes with b, c and e...
+        assert_eq!(waits.look_together("a", now, within), Some(4));
+        // ...b with c and e (a's look is under way)...
+        assert_eq!(waits.look_together("b", now, within), Some(3));
+        waits.done("b", now);
+        // ...c with e...
+        assert_eq!(waits.look_together("c", now, within), Some(2));
+        // ...a miss ends c's look: e goes with c's next, due soon.
+        waits.still("c", ASSIGNING, now);
+        assert_eq!(waits.look_together("e", now, within), Some(2));
+        // d alone: the others are being looked at, or c, long overdue, is
+        // held up elsewhere (not waited for).
+        let now = later + FIRST_GUESS;
+        assert_eq!(waits.look_together("d", now, within), Some(1));
     }
 
     #[test]

@@ -34,9 +34,9 @@ use addresses::usable_pod_ip;
 const CACHE_TTL: Duration = Duration::from_secs(600);
 /// The longest a pod's lookup gathers with others on its VNIC.
 const MAX_GATHER: Duration = Duration::from_secs(3);
-/// The shortest: about one read, so lookups asked while one is in flight
-/// share the next.
-const MIN_GATHER: Duration = Duration::from_millis(50);
+/// The shortest: a few reads' time, so lookups asked while one is in flight,
+/// or soon after (the passes of a new burst start over a moment), share the next.
+const MIN_GATHER: Duration = Duration::from_millis(150);
 
 #[derive(Debug, Clone)]
 struct VnicInfo {
