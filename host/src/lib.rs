@@ -25,6 +25,7 @@ pub mod config;
 pub mod controller;
 pub mod crash_point;
 pub mod decide;
+pub mod heap;
 pub mod oci;
 pub mod policy;
 pub mod policy_cli;

@@ -49,7 +49,8 @@ use crate::api::crd::ReservedIP;
 
 /// ReservedIPs reconciled at once. In a burst, many passes wait a moment
 /// for a shared read (`cache::gather`) while others write: 64 keeps the
-/// writes going meanwhile.
+/// writes going meanwhile (half as many VNIC listings in a burst of 1,000
+/// as with 32, the same burst time).
 const RECONCILE_CONCURRENCY: u16 = 64;
 /// kubectl's copy of the last applied manifest, not needed in the cache.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -163,6 +164,7 @@ pub async fn run(ctx: Arc<Context>) {
     tokio::select! {
         _ = controller => {}
         _ = sweeper => {}
+        () = crate::heap::return_freed_memory() => {}
     }
 }
 
