@@ -313,7 +313,7 @@ impl OciNetwork for InvalidatingWrites {
         self.inner.get_public_ip_pool(id).await
     }
 
-    fn write_wait(&self, ahead: usize) -> Duration {
-        self.inner.write_wait(ahead)
+    fn write_wait(&self) -> Duration {
+        self.inner.write_wait()
     }
 }

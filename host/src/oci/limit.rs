@@ -143,7 +143,7 @@ impl<C: OciNetwork> Throttled<C> {
     ) -> OciResult<T> {
         {
             // Counted while waiting, even if the caller gives up meanwhile.
-            let _waiting = Waiting::count(&self.writes_waiting);
+            let _waiting = Counted::new(&self.writes_waiting);
             self.writes.until_ready().await;
         }
         let result = call.await;
@@ -152,19 +152,23 @@ impl<C: OciNetwork> Throttled<C> {
     }
 }
 
-/// One caller counted in a gauge while it lives.
-struct Waiting<'a>(&'a AtomicUsize);
+/// One caller counted in a gauge while it lives (writes waiting for a
+/// token, pods being looked up); `others`: how many were counted before it.
+pub(crate) struct Counted<'a> {
+    gauge: &'a AtomicUsize,
+    pub others: usize,
+}
 
-impl<'a> Waiting<'a> {
-    fn count(gauge: &'a AtomicUsize) -> Self {
-        gauge.fetch_add(1, Ordering::Relaxed);
-        Self(gauge)
+impl<'a> Counted<'a> {
+    pub fn new(gauge: &'a AtomicUsize) -> Self {
+        let others = gauge.fetch_add(1, Ordering::Relaxed);
+        Self { gauge, others }
     }
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for Counted<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.gauge.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -259,9 +263,9 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
             .await
     }
 
-    /// The writes waiting for a token and `ahead`, at the configured rate.
-    fn write_wait(&self, ahead: usize) -> Duration {
-        let queued = self.writes_waiting.load(Ordering::Relaxed) + ahead;
+    /// The writes waiting for a token, at the configured rate.
+    fn write_wait(&self) -> Duration {
+        let queued = self.writes_waiting.load(Ordering::Relaxed);
         let queued = u32::try_from(queued).unwrap_or(u32::MAX);
         Duration::from_secs(1) * queued / self.writes_per_second
     }

@@ -16,6 +16,7 @@ mod request;
 pub use auth::OciCredentials;
 pub use error::{OciError, OciResult};
 pub use http::{HttpOciClient, region_endpoint};
+pub(crate) use limit::Counted;
 pub use limit::{Limits, OciMetrics, Throttled};
 pub use model::*;
 
@@ -88,11 +89,10 @@ pub trait OciNetwork: Send + Sync {
     async fn get_public_ip_pool(&self, id: &str) -> OciResult<PublicIpPool>;
 
     /// How long a write asked for now would wait for the client's own rate
-    /// limit behind the writes already waiting and `ahead` more about to be
-    /// asked (zero: no limit here). Not an OCI call: reads that are only
-    /// needed for a write can gather for about that long for free.
-    fn write_wait(&self, ahead: usize) -> std::time::Duration {
-        let _ = ahead;
+    /// limit behind the writes already waiting (zero: no limit here). Not an
+    /// OCI call: reads that are only needed for a write can gather for about
+    /// that long for free.
+    fn write_wait(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
 }

@@ -7,12 +7,13 @@
 //! instance's VNICs and the subnets change rarely and are cached; the last
 //! lookup is made every time, because on OKE a private IP is handed on to
 //! the next pod (in a burst, pods on one VNIC share it: one ListPrivateIps of
-//! the VNIC, begun after each of them asked, see `private_ips_at`). The private IP found must sit on one of the node's own VNICs,
-//! so an address that moved elsewhere is never mistaken for the pod's.
+//! the VNIC, begun after each of them asked, see `private_ips_at`). The
+//! private IP found must sit on one of the node's own VNICs, so an address
+//! that moved elsewhere is never mistaken for the pod's.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,7 @@ use futures::FutureExt;
 use crate::api::crd::Assignment;
 use crate::cache::gather::Gather;
 use crate::decide::{ResolvedTarget, Target};
-use crate::oci::{OciError, OciNetwork, PrivateIp, PrivateIpFilter};
+use crate::oci::{Counted, OciError, OciNetwork, PrivateIp, PrivateIpFilter};
 
 mod addresses;
 use crate::cidr::{contains, parse_cidr};
@@ -64,26 +65,6 @@ pub struct TargetResolver {
     vnic_listings: Gather<Result<Arc<Vec<PrivateIp>>, OciError>>,
     /// Pods being looked up now.
     resolving: AtomicUsize,
-}
-
-/// One caller counted while it lives; `others`: how many were counted
-/// before it.
-struct Counted<'a> {
-    gauge: &'a AtomicUsize,
-    others: usize,
-}
-
-impl<'a> Counted<'a> {
-    fn new(gauge: &'a AtomicUsize) -> Self {
-        let others = gauge.fetch_add(1, Ordering::Relaxed);
-        Self { gauge, others }
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.gauge.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl TargetResolver {
@@ -206,8 +187,8 @@ impl TargetResolver {
         vnics: &[&VnicInfo],
     ) -> Result<Vec<PrivateIp>, OciError> {
         let me = Counted::new(&self.resolving);
-        let others = me.others;
-        if vnics.is_empty() || (others == 0 && self.oci.write_wait(0).is_zero()) {
+        let queued_writes = self.oci.write_wait();
+        if vnics.is_empty() || (me.others == 0 && queued_writes.is_zero()) {
             return self
                 .oci
                 .list_private_ips(&PrivateIpFilter::AddressInSubnet {
@@ -218,7 +199,7 @@ impl TargetResolver {
         }
         // Until shortly before the writes already queued are done: the
         // writes of this gathering follow them without a gap.
-        let wait = (self.oci.write_wait(0) * 3 / 4).clamp(MIN_GATHER, MAX_GATHER);
+        let wait = (queued_writes * 3 / 4).clamp(MIN_GATHER, MAX_GATHER);
         let listings = vnics.iter().map(|v| {
             let oci = Arc::clone(&self.oci);
             let filter = PrivateIpFilter::Vnic {
