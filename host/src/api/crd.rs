@@ -42,12 +42,21 @@ macro_rules! ocid_pattern {
     singular = "reservedip",
     shortname = "rip",
     namespaced,
+    category = "oci",
+    doc = "A reserved OCI public IP that the operator allocates in its compartment and assigns to a pod or a private IP of this namespace, as spec asks. status.state says where the address is (allocated: held, assigned: on its target); the Ready condition says whether it is as spec asks and, if not, why.",
     status = "ReservedIPStatus",
+    // The seed's columns first (NAME, STATE, PUBLIC IP, POD), then whether it
+    // is as spec asks; `-o wide` adds why not and the private IP.
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
     printcolumn = r#"{"name":"Public IP","type":"string","jsonPath":".status.publicIPAddress"}"#,
     printcolumn = r#"{"name":"Pod","type":"string","jsonPath":".status.podName"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","priority":1}"#,
     printcolumn = r#"{"name":"Private IP","type":"string","jsonPath":".status.privateIPAddress","priority":1}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    // `kubectl get rip --field-selector spec.assignment.podName=web-0`
+    selectable = ".spec.assignment.podName",
+    selectable = ".status.state"
 )]
 #[x_kube(
     validation = Rule::new("(has(self.publicIPv4Pool) ? self.publicIPv4Pool : '') == (has(oldSelf.publicIPv4Pool) ? oldSelf.publicIPv4Pool : '')")
@@ -257,7 +266,9 @@ pub struct ReservedIPStatus {
     pub adopted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// `Ready`, `Allocated` and `Assigned`, one of each type at most.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// What each WebAssembly policy decided for this ReservedIP in the last
     /// reconcile (which policy set tags, chose the pool, denied the target).

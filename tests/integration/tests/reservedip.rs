@@ -84,13 +84,54 @@ async fn allocate_then_release() -> Result<()> {
         .collect();
     assert_eq!(
         header,
-        ["NAME", "STATE", "PUBLIC IP", "POD", "AGE"],
+        ["NAME", "STATE", "PUBLIC IP", "POD", "READY", "AGE"],
         "kubectl printed:\n{text}"
     );
     let row = text.lines().nth(1).unwrap_or_default();
     assert!(
-        row.contains("allocated") && row.contains(ip["ipAddress"].as_str().unwrap_or("?")),
+        row.contains("allocated")
+            && row.contains(ip["ipAddress"].as_str().unwrap_or("?"))
+            && row.contains("True"),
         "row: {row}"
+    );
+    // `kubectl get oci` (the CRD's category) and a field selector on the
+    // state find it; `-o wide` says why it is (not) ready.
+    for args in [
+        vec!["get", "oci", "-o", "name"],
+        vec![
+            "get",
+            "rip",
+            "--field-selector",
+            "status.state=allocated",
+            "-o",
+            "name",
+        ],
+    ] {
+        let out = kubectl(&args, sb.ns.name())?;
+        assert!(
+            out.contains("reservedip.oci.k8s.logmein.com/my-reserved-ip"),
+            "kubectl {args:?}: {out}"
+        );
+    }
+    let none = kubectl(
+        &[
+            "get",
+            "rip",
+            "--field-selector",
+            "status.state=assigned",
+            "-o",
+            "name",
+        ],
+        sb.ns.name(),
+    )?;
+    assert!(none.trim().is_empty(), "assigned: {none}");
+    let wide = kubectl(
+        &["get", "rip", "my-reserved-ip", "-o", "wide"],
+        sb.ns.name(),
+    )?;
+    assert!(
+        wide.contains("REASON") && wide.contains("Allocated"),
+        "wide: {wide}"
     );
 
     sb.delete_and_wait("my-reserved-ip").await?;
@@ -555,7 +596,7 @@ async fn per_pod_reserved_ip_created_with_the_pods_service_account() -> Result<(
     let rbac: Vec<serde_json::Value> = vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reservedip-user"}}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "reservedip-user-role"},
-               "rules": [{"apiGroups": ["oci.k8s.logmein.com"], "resources": ["reservedips"], "verbs": ["*"]}]}),
+               "rules": [{"apiGroups": ["oci.k8s.logmein.com"], "resources": ["reservedips"], "verbs": ["get", "create", "patch"]}]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "reservedip-user-rolebinding"},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reservedip-user-role"},
                "subjects": [{"kind": "ServiceAccount", "name": "reservedip-user"}]}),
@@ -652,4 +693,25 @@ async fn host_network_pod_behind_an_ephemeral_ip_is_reported_not_stolen() -> Res
         .collect();
     assert_eq!(ephemeral.len(), 3, "every node keeps its ephemeral IP");
     sb.finish().await
+}
+
+/// `kubectl <args> -n <ns>`'s standard output; fails when kubectl does.
+/// With a discovery cache of its own: a cache from before this CRD was
+/// installed would not know its category.
+fn kubectl(args: &[&str], ns: &str) -> Result<String> {
+    let cache =
+        std::env::temp_dir().join(format!("kubectl-cache-{}", uuid::Uuid::new_v4().simple()));
+    let out = std::process::Command::new("kubectl")
+        .args(args)
+        .args(["-n", ns])
+        .arg(format!("--cache-dir={}", cache.display()))
+        .output()
+        .context("running kubectl (source .sandbox/env first)")?;
+    let _ = std::fs::remove_dir_all(&cache);
+    anyhow::ensure!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
