@@ -125,9 +125,21 @@ pub struct RunConfig {
     #[arg(long, env = "POLICY_DIR")]
     pub policy_dir: Option<PathBuf>,
 
-    /// Address of the health (/healthz, /readyz) endpoint.
+    /// Address of the health (/healthz, /readyz) and /metrics endpoint.
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: String,
+
+    /// After SIGTERM, how long passes under way may take to finish before
+    /// the process ends anyway (the Lease is released either way). Keep it
+    /// below the pod's terminationGracePeriodSeconds (30 by default) less a
+    /// few seconds for the release.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 15)]
+    pub shutdown_timeout_seconds: u64,
+
+    /// A reconcile pass running longer than this fails the liveness probe
+    /// (/healthz): every call it makes has a timeout, so it is wedged.
+    #[arg(long, env = "STUCK_PASS_SECONDS", default_value_t = 300)]
+    pub stuck_pass_seconds: u64,
 
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]

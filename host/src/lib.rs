@@ -14,6 +14,8 @@
 //!   implementation over HTTP with oci-rust-sdk's request signing.
 //! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
 //!   assignment eligibility); [`policy_cli`]: `k8s-oci-operator policy eval`.
+//! - [`health`]: the probes (`/healthz`, `/readyz`) and `/metrics`;
+//!   [`shutdown`]: SIGTERM; [`leader`]: the leader-election Lease.
 //! - [`cidr`]: IPv4 CIDR blocks.
 //! - [`config`]: the operator's settings (flags and environment).
 //! - [`crash_point`]: aborts at a chosen point, for the crash tests only.
@@ -25,11 +27,14 @@ pub mod config;
 pub mod controller;
 pub mod crash_point;
 pub mod decide;
+pub mod health;
 pub mod heap;
+pub mod leader;
 pub mod oci;
 pub mod policy;
 pub mod policy_cli;
 pub mod resolve;
+pub mod shutdown;
 
 /// This crate's directory in the checkout being tested. Cargo sets
 /// `CARGO_MANIFEST_DIR` when it runs tests; the compile-time value is stale

@@ -6,16 +6,18 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tokio::io::AsyncWriteExt;
-use tracing::info;
+use tracing::{info, warn};
 
 use k8s_oci_operator::api::crd::crd_yaml;
 use k8s_oci_operator::config::RunConfig;
 use k8s_oci_operator::controller::{self, Context, Settings};
+use k8s_oci_operator::health::{self, Role};
+use k8s_oci_operator::leader::Lease;
 use k8s_oci_operator::oci::{OciMetrics, Throttled};
 use k8s_oci_operator::policy::configmap::{POLICY_LABEL, watch_configmaps};
 use k8s_oci_operator::policy::directory::watch_directory;
 use k8s_oci_operator::policy::{Limits as PolicyLimits, PolicyEngine};
+use k8s_oci_operator::shutdown::Stop;
 use prometheus_client::registry::Registry;
 
 #[derive(Parser)]
@@ -61,7 +63,16 @@ enum PolicyCommand {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd => print!("{}", crd_yaml()?),
-        Command::Run(config) => run(*config).await?,
+        Command::Run(config) => {
+            let result = run(*config).await;
+            // Not waiting for whatever tasks remain (watches, probes): the
+            // work is done or abandoned on purpose, and the pod's grace
+            // period is counting.
+            if let Err(e) = &result {
+                eprintln!("Error: {e:?}");
+            }
+            std::process::exit(i32::from(result.is_err()));
+        }
         Command::Policy(PolicyCommand::Eval {
             module,
             input,
@@ -81,6 +92,8 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(config: RunConfig) -> anyhow::Result<()> {
     init_logging(config.log_json);
+    // Listening from the start: a SIGTERM while connecting stops the process too.
+    let stop = Stop::on_signals().context("listening for SIGTERM")?;
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;
@@ -101,6 +114,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         operator_namespace: config.operator_namespace.clone(),
         max_reserved_ips_per_namespace: Some(config.max_reserved_ips_per_namespace)
             .filter(|n| *n > 0),
+        stuck_after: Duration::from_secs(config.stuck_pass_seconds),
     };
     let metrics = OciMetrics::default();
     let mut registry = Registry::with_prefix("k8s_oci_operator");
@@ -127,76 +141,68 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         None => None,
     };
     let ctx = Context::new(client, oci, settings, config.subnet_ids.clone(), policy);
-    let health = tokio::net::TcpListener::bind(&config.health_addr)
+    let listener = tokio::net::TcpListener::bind(&config.health_addr)
         .await
         .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;
-    tokio::spawn(serve_health(health, Arc::new(registry)));
-    match &config.leader_election_namespace {
-        None => controller::run(ctx).await,
-        Some(ns) => run_as_leader(ctx, ns, config.lease_duration_seconds).await?,
+    tokio::spawn(health::serve(
+        listener,
+        ctx.health.clone(),
+        Arc::new(registry),
+    ));
+    {
+        let (health, stop) = (ctx.health.clone(), stop.clone());
+        tokio::spawn(async move {
+            stop.asked().await;
+            health.set_role(Role::Stopping);
+        });
+    }
+    let lease = match &config.leader_election_namespace {
+        Some(ns) => Some(Lease::join(ctx.client.clone(), ns, config.lease_duration_seconds).await?),
+        None => None,
+    };
+    let grace = Duration::from_secs(config.shutdown_timeout_seconds);
+    let result = tokio::select! {
+        result = work(ctx, lease.as_ref(), stop.clone()) => result,
+        () = stop.past(grace) => {
+            warn!(seconds = grace.as_secs(), "passes still under way at the shutdown deadline: abandoned (each resumes safely on the next start)");
+            Ok(())
+        }
+    };
+    if let Some(lease) = lease {
+        lease.release(LEASE_RELEASE_TIMEOUT).await;
     }
     info!("stopped");
-    Ok(())
+    result
 }
 
-/// Reconciles only while holding the Lease `k8s-oci-operator` in `namespace`.
-/// Losing it ends the process: a replica that may have been superseded must
-/// not make another OCI call, and Kubernetes restarts it as a standby.
-async fn run_as_leader(ctx: Arc<Context>, namespace: &str, duration: u64) -> anyhow::Result<()> {
-    let identity = std::env::var("POD_NAME")
-        .unwrap_or_else(|_| format!("k8s-oci-operator-{}", uuid::Uuid::new_v4().simple()));
-    let manager =
-        kube_lease_manager::LeaseManagerBuilder::new(ctx.client.clone(), "k8s-oci-operator")
-            .with_namespace(namespace)
-            .with_identity(&identity)
-            .with_duration(duration)
-            .with_grace((duration / 3).max(1))
-            .build()
-            .await
-            .context("setting up leader election")?;
-    let (mut leading, _task) = manager.watch().await;
-    info!(%identity, "waiting to become the leader");
-    while !*leading.borrow_and_update() {
-        leading.changed().await.context("leader election stopped")?;
-    }
-    info!(%identity, "became the leader");
+/// How long the Lease's release may wait for the API server at shutdown.
+const LEASE_RELEASE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Reconciles until a stop is asked for; with leader election, only once
+/// this replica holds the Lease, and only while it does. Losing it ends the
+/// process: a replica that may have been superseded must not make another
+/// OCI call, and Kubernetes restarts it as a standby.
+async fn work(ctx: Arc<Context>, lease: Option<&Lease>, stop: Stop) -> anyhow::Result<()> {
+    let stopping = {
+        let stop = stop.clone();
+        async move { stop.asked().await }
+    };
+    let Some(lease) = lease else {
+        ctx.health.set_role(Role::Reconciling);
+        controller::run(ctx, stopping).await;
+        return Ok(());
+    };
+    ctx.health.set_role(Role::Standby);
     tokio::select! {
-        _ = controller::run(ctx) => Ok(()),
-        _ = async { while *leading.borrow_and_update() { if leading.changed().await.is_err() { break; } } } => {
+        led = lease.lead() => led?,
+        () = stop.asked() => return Ok(()),
+    }
+    ctx.health.set_role(Role::Reconciling);
+    tokio::select! {
+        () = controller::run(ctx, stopping) => Ok(()),
+        () = lease.lost() => {
             anyhow::bail!("lost the leader Lease; exiting so no superseded replica keeps working")
         }
-    }
-}
-
-/// `/metrics` in the Prometheus text format; any other path answers 200 "ok"
-/// for the liveness and readiness probes.
-// A few lines of tokio instead of an HTTP framework: two fixed answers, read-only.
-async fn serve_health(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
-    while let Ok((mut stream, _)) = listener.accept().await {
-        let registry = registry.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf)
-                .await
-                .unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let (content_type, body) = if request.starts_with("GET /metrics") {
-                let mut text = String::new();
-                let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
-                (
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    text,
-                )
-            } else {
-                ("text/plain", "ok".to_string())
-            };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body.as_bytes()).await;
-        });
     }
 }
 

@@ -43,8 +43,12 @@ use crate::oci::{
     VnicAttachment,
 };
 
-/// How long the looks at IPs in transition gather at most.
-pub const TRANSITION_GATHER: Duration = Duration::from_secs(2);
+/// How long the looks at IPs in transition gather at most, per page the
+/// listing costs: a listing of two pages answers twice as many looks for
+/// the same calls per look (in a burst, looks come at the write rate).
+const TRANSITION_GATHER_PER_PAGE: Duration = Duration::from_secs(2);
+/// However many pages: a look waits at most this long for its listing.
+const TRANSITION_GATHER_MAX: Duration = Duration::from_secs(4);
 /// How many looks one listing page should answer before it begins early.
 const LOOKS_PER_PAGE: usize = 20;
 /// The largest page of ListPublicIps, which the client asks for.
@@ -128,8 +132,9 @@ impl IpListing {
     }
 
     /// `id`, which OCI is changing, as a listing begun after this call shows
-    /// it, gathered with the looks of the `together` IPs in transition due
-    /// by then; at most [`TRANSITION_GATHER`] later. `None` when the caller must
+    /// it, with the moment the listing began (when OCI was seen so), gathered
+    /// with the looks of the `together` IPs in transition due by then; at most
+    /// [`Self::transition_gather`] later. `None` when the caller must
     /// GetPublicIp (missing from the listing, or changed since it began).
     pub async fn gathered(
         &self,
@@ -137,9 +142,8 @@ impl IpListing {
         compartment_id: &str,
         id: &str,
         together: usize,
-    ) -> Result<Option<PublicIp>, OciError> {
-        let pages = self.last_size().div_ceil(PAGE).max(1);
-        let enough = together.min(LOOKS_PER_PAGE * pages);
+    ) -> Result<Option<(PublicIp, Instant)>, OciError> {
+        let enough = together.min(LOOKS_PER_PAGE * self.pages());
         let read = {
             let oci = Arc::clone(oci);
             let query = ListPublicIpsQuery::region(compartment_id);
@@ -154,11 +158,25 @@ impl IpListing {
         };
         let listing = self
             .transitions
-            .join(compartment_id, TRANSITION_GATHER, enough, read)
+            .join(compartment_id, self.transition_gather(), enough, read)
             .await?;
         self.set_size(listing.by_id.len());
         self.offer_listing(Arc::clone(&listing)).await;
-        Ok(self.answer(&listing, id))
+        Ok(self.answer(&listing, id).map(|ip| (ip, listing.began)))
+    }
+
+    /// How long the looks at IPs in transition gather for one listing at
+    /// most: longer as the listing costs more pages.
+    pub fn transition_gather(&self) -> Duration {
+        let pages = u32::try_from(self.pages()).unwrap_or(u32::MAX);
+        TRANSITION_GATHER_PER_PAGE
+            .saturating_mul(pages)
+            .min(TRANSITION_GATHER_MAX)
+    }
+
+    /// The pages the next listing costs, as the last one went.
+    fn pages(&self) -> usize {
+        self.last_size().div_ceil(PAGE).max(1)
     }
 
     /// Whether looks at IPs in transition gather for a listing now.

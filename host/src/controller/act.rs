@@ -29,6 +29,7 @@ pub async fn act(ctx: &Context, rip: &ReservedIP, plan: &Plan) -> Result<Outcome
                 // Once the marker is in status, a crash after the create is
                 // recovered by the same token or by our tags, never by a second IP.
                 status::write(ctx, rip, marker).await.map_err(MarkerError)?;
+                tracing::debug!(reservedip = %rip.name_any(), "allocation marker written");
             }
             ctx.oci.create_public_ip(details, token).await
         }

@@ -18,6 +18,7 @@ use crate::cache::own_writes::OwnWrites;
 use crate::decide::Timing;
 use crate::decide::ownership::Owner;
 use crate::decide::wait::Waits;
+use crate::health::Health;
 use crate::oci::{ListPublicIpsQuery, OciError, OciNetwork, PublicIp};
 use crate::policy::PolicyEngine;
 use crate::resolve::TargetResolver;
@@ -54,6 +55,8 @@ pub struct Settings {
     /// How many ReservedIPs of one namespace may hold a public IP, unless
     /// the namespace is annotated otherwise (`None`: no cap).
     pub max_reserved_ips_per_namespace: Option<u32>,
+    /// A pass running longer than this is stuck (the liveness probe fails).
+    pub stuck_after: Duration,
 }
 
 impl Settings {
@@ -89,6 +92,8 @@ pub struct Context {
     /// The namespaces' metadata (grants, policy selectors), once the
     /// controller watches them.
     pub namespaces: OnceLock<Store<PartialObjectMeta<Namespace>>>,
+    /// What the probes say (`crate::health`).
+    pub health: Arc<Health>,
 }
 
 impl Context {
@@ -107,6 +112,7 @@ impl Context {
             LISTING_MAX_AGE.min(settings.resync_interval / 2),
         ));
         let oci: Arc<dyn OciNetwork> = Arc::new(InvalidatingWrites::new(oci, listing.clone()));
+        let health = Arc::new(Health::new(client.clone(), settings.stuck_after));
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             resolver: TargetResolver::new(oci.clone(), settings.compartment_id.clone(), subnet_ids),
@@ -118,6 +124,7 @@ impl Context {
             memory: Memory::default(),
             quota: Quota::default(),
             waits: Mutex::new(Waits::new(settings.poll_interval)),
+            health,
             settings,
             namespaces: OnceLock::new(),
         })

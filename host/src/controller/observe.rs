@@ -16,7 +16,6 @@ use tracing::{debug, info};
 use super::context::Context;
 use super::policy_gate;
 use crate::api::crd::{ReservedIP, ReservedIPStatus};
-use crate::cache::listing::TRANSITION_GATHER;
 use crate::decide::ownership::Owner;
 use crate::decide::pass::{holds_ip, needs_target};
 use crate::decide::plan::assigned_to;
@@ -26,14 +25,28 @@ use crate::decide::{
 };
 use crate::oci::OciError;
 
-/// Observes `rip`, starting from `status`.
+/// Observes `rip`, starting from `status`; also says when the read that saw
+/// its public IP began (the moment a transition was seen in progress or
+/// done: a look that waited for a shared listing is timed by the listing).
 pub async fn observe<'a>(
     ctx: &'a Context,
     rip: &'a ReservedIP,
     owner: Owner<'a>,
     status: ReservedIPStatus,
+) -> (Observation<'a>, Option<Instant>) {
+    let (public_ip, seen_at) = public_ip(ctx, rip, &owner, &status).await;
+    (around(ctx, rip, owner, status, public_ip).await, seen_at)
+}
+
+/// The rest of the observation around the public IP seen: the target, the
+/// namespace's grants and the policies' decision, when the pass needs them.
+async fn around<'a>(
+    ctx: &'a Context,
+    rip: &'a ReservedIP,
+    owner: Owner<'a>,
+    status: ReservedIPStatus,
+    public_ip: PublicIpSeen,
 ) -> Observation<'a> {
-    let public_ip = public_ip(ctx, rip, &owner, &status).await;
     let nothing_held = what_to_read(&status, &rip.spec) == Read::Nothing;
     let mut obs = Observation {
         owner,
@@ -104,21 +117,25 @@ pub async fn observe<'a>(
     obs
 }
 
-/// The public IP where status and spec say to look for it.
+/// The public IP where status and spec say to look for it, and when the
+/// read that saw it began.
 async fn public_ip(
     ctx: &Context,
     rip: &ReservedIP,
     owner: &Owner<'_>,
     status: &ReservedIPStatus,
-) -> PublicIpSeen {
+) -> (PublicIpSeen, Option<Instant>) {
     let failed = |e: &OciError| PublicIpSeen::Failed(Failure::from_oci(e));
-    match what_to_read(status, &rip.spec) {
+    let began = Instant::now();
+    let seen = match what_to_read(status, &rip.spec) {
         Read::Nothing => PublicIpSeen::Nothing,
         Read::ById(id) => {
             let compartment = &ctx.settings.compartment_id;
-            let together = ctx
-                .waits()
-                .look_together(owner.uid, Instant::now(), TRANSITION_GATHER);
+            let together = ctx.waits().look_together(
+                owner.uid,
+                Instant::now(),
+                ctx.listing.transition_gather(),
+            );
             debug!(reservedip = %rip.name_any(), ?together, "looking at the IP");
             let listed = match together {
                 // In transition with others (or a listing gathers already:
@@ -127,7 +144,7 @@ async fn public_ip(
                     .listing
                     .gathered(&ctx.oci, compartment, &id, together)
                     .await
-                    .map(|ip| ip.map(|ip| (ip, How::Gathered))),
+                    .map(|ip| ip.map(|(ip, at)| (ip, How::Gathered, Some(at)))),
                 // Alone in transition: a listing would show it changing or
                 // not be trusted for it; read it.
                 Some(_) => Ok(None),
@@ -136,21 +153,24 @@ async fn public_ip(
                     .listing
                     .lookup(ctx.oci.as_ref(), compartment, &id)
                     .await
-                    .map(|ip| ip.map(|ip| (ip, How::Listed))),
+                    // Up to a minute old, for an IP at rest: not a time to learn from.
+                    .map(|ip| ip.map(|ip| (ip, How::Listed, None))),
             };
             match listed {
-                Ok(Some((ip, how))) => return PublicIpSeen::Found { ip, how },
+                Ok(Some((ip, how, at))) => return (PublicIpSeen::Found { ip, how }, at),
                 Ok(None) => {}
-                Err(e) => return failed(&e),
+                Err(e) => return (failed(&e), None),
             }
-            match ctx.oci.get_public_ip(&id).await {
+            let began = Instant::now();
+            let read = match ctx.oci.get_public_ip(&id).await {
                 Ok(ip) => PublicIpSeen::Found { ip, how: How::Read },
                 Err(e) if e.is_not_found() => {
                     info!(reservedip = %rip.name_any(), %id, "public IP not found");
                     PublicIpSeen::NotFound { id }
                 }
                 Err(e) => failed(&e),
-            }
+            };
+            return (read, Some(began));
         }
         Read::ByAddress(address) => match ctx.oci.get_public_ip_by_ip_address(&address).await {
             Ok(ip) => PublicIpSeen::Found {
@@ -173,7 +193,8 @@ async fn public_ip(
             },
             Err(e) => failed(&e),
         },
-    }
+    };
+    (seen, Some(began))
 }
 
 /// The labels and annotations of the ReservedIP's namespace: the policies'

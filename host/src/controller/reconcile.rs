@@ -31,10 +31,12 @@ use crate::decide::{
 pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
 
 pub async fn reconcile(rip: Arc<ReservedIP>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _under_way = ctx.health.pass();
     let ns = rip
         .namespace()
         .ok_or_else(|| Error::Incomplete(rip.name_any()))?;
     let api: Api<ReservedIP> = Api::namespaced(ctx.client.clone(), &ns);
+    debug!(reservedip = %rip.name_any(), finalized = rip.finalizers().iter().any(|f| f == FINALIZER), "pass begins");
     finalizer(&api, FINALIZER, rip, |event| async {
         match event {
             Finalizer::Apply(rip) => apply(&rip, &ctx).await,
@@ -61,7 +63,8 @@ pub fn error_policy(rip: Arc<ReservedIP>, error: &Error, ctx: Arc<Context>) -> A
 async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
     let owner = ctx.owner(rip)?;
     let status = starting_status(rip, ctx).await?;
-    let obs = observe(ctx, rip, owner.clone(), status).await;
+    let (obs, seen_at) = observe(ctx, rip, owner.clone(), status).await;
+    let seen_at = seen_at.unwrap_or_else(Instant::now);
     if let PublicIpSeen::Found {
         ip,
         how: How::Read | How::Gathered,
@@ -69,7 +72,7 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
         && !ip.lifecycle_state.is_transitional()
     {
         // Seen fresh at rest: a change being watched is done.
-        ctx.waits().done(owner.uid, Instant::now());
+        ctx.waits().done(owner.uid, seen_at);
     }
     let decision = decide(&obs);
     debug!(reservedip = %rip.name_any(), ?decision, "decided");
@@ -88,7 +91,7 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             conclude(plan, outcome)
         }
     };
-    record(ctx, rip, conclusion).await
+    record(ctx, rip, conclusion, seen_at).await
 }
 
 /// Status as cached, or read fresh when no IP is recorded: about to
@@ -126,28 +129,41 @@ fn remember_at_rest(ctx: &Context, owner: &Owner<'_>, plan: &Plan, outcome: &Out
 }
 
 /// Writes the pass's status once, publishes its events, and says when to
-/// look again.
-async fn record(ctx: &Context, rip: &ReservedIP, conclusion: Conclusion) -> Result<Action, Error> {
+/// look again (`seen_at`: when the read this pass concluded from began).
+async fn record(
+    ctx: &Context,
+    rip: &ReservedIP,
+    conclusion: Conclusion,
+    seen_at: Instant,
+) -> Result<Action, Error> {
     let uid = rip.uid().unwrap_or_default();
-    let wait = match conclusion.requeue {
-        Requeue::Now => Duration::ZERO,
+    let now = Instant::now();
+    let next = match conclusion.requeue {
+        Requeue::Now => now,
         Requeue::After(wait) => {
             ctx.memory.succeeded(&uid);
-            wait
+            now + wait
         }
-        Requeue::Backoff { at_least } => ctx
-            .memory
-            .backoff(&uid)
-            .max(at_least)
-            .min(ctx.settings.resync_interval),
+        Requeue::Backoff { at_least } => {
+            now + ctx
+                .memory
+                .backoff(&uid)
+                .max(at_least)
+                .min(ctx.settings.resync_interval)
+        }
         Requeue::Transition { state, began } => {
             ctx.memory.succeeded(&uid);
-            let now = Instant::now();
-            if began {
-                ctx.waits().began(&uid, state, now)
+            let mut waits = ctx.waits();
+            // Timed from when OCI answered the write, or was seen still
+            // changing: a look that waited for a shared listing has spent
+            // part of the wait already, and so does the status write below.
+            let next = if began {
+                now + waits.began(&uid, state, now)
             } else {
-                ctx.waits().still(&uid, state, now)
-            }
+                seen_at + waits.still(&uid, state, seen_at)
+            };
+            debug!(reservedip = %rip.name_any(), ?state, began, wait = ?next.saturating_duration_since(now), estimate = ?waits.estimate(state), "transition: next look");
+            next
         }
     };
     let status = &conclusion.status;
@@ -162,5 +178,7 @@ async fn record(ctx: &Context, rip: &ReservedIP, conclusion: Conclusion) -> Resu
     let written = status::write(ctx, rip, &conclusion.status).await;
     status::publish(ctx, rip, &conclusion.events).await;
     written?;
-    Ok(Action::requeue(wait))
+    Ok(Action::requeue(
+        next.saturating_duration_since(Instant::now()),
+    ))
 }

@@ -34,7 +34,7 @@ use addresses::usable_pod_ip;
 /// How long an instance's VNIC list and subnets are trusted.
 const CACHE_TTL: Duration = Duration::from_secs(600);
 /// The longest a pod's lookup gathers with others on its VNIC.
-const MAX_GATHER: Duration = Duration::from_secs(3);
+const MAX_GATHER: Duration = Duration::from_secs(6);
 /// The shortest: a few reads' time, so lookups asked while one is in flight,
 /// or soon after (the passes of a new burst start over a moment), share the next.
 const MIN_GATHER: Duration = Duration::from_millis(150);

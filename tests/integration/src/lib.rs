@@ -27,6 +27,7 @@ use tokio::sync::OnceCell;
 
 pub use test_support::client;
 
+pub mod outage;
 pub mod platform;
 pub mod report;
 pub mod tenancy_report;
@@ -144,6 +145,7 @@ impl OperatorSandbox {
             operator_namespace: self.operator_namespace.clone(),
             // The shipped default: tests run with what users get.
             max_reserved_ips_per_namespace: Some(DEFAULT_MAX_RESERVED_IPS_PER_NAMESPACE),
+            stuck_after: Duration::from_secs(300),
         };
         let subnets = vec![
             "ocid1.subnet.oc1.sandbox.pods".to_string(),
@@ -155,7 +157,11 @@ impl OperatorSandbox {
             .clone()
             .unwrap_or_else(|| self.client.clone());
         let ctx = Context::new(client, oci, settings, subnets, self.policy.clone());
-        self.operator = Some(tokio::spawn(controller::run(ctx)));
+        // Stopped by aborting the task (`stop_operator`), as a crash would.
+        self.operator = Some(tokio::spawn(controller::run(
+            ctx,
+            std::future::pending::<()>(),
+        )));
         Ok(())
     }
 
@@ -536,6 +542,7 @@ impl OperatorProcess {
             cmd.env("LEADER_ELECTION_NAMESPACE", sb.ns.name())
                 .env("LEASE_DURATION_SECONDS", "3");
         }
+        // HEALTH_ADDR may be overridden by `env` (a probe test picks a port).
         let child = cmd.spawn().context("starting k8s-oci-operator")?;
         Ok(Self {
             name: name.to_string(),
@@ -547,6 +554,29 @@ impl OperatorProcess {
     pub async fn kill(mut self) -> Result<()> {
         self.child.kill().await?;
         Ok(())
+    }
+
+    /// SIGTERM, as the kubelet sends when the pod is deleted.
+    pub fn terminate(&self) -> Result<()> {
+        let pid = self.child.id().context("the process has exited already")?;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+        Ok(())
+    }
+
+    /// Waits up to `limit` for the process to exit: how long it took and
+    /// its status (an error if it is still running).
+    pub async fn exited_within(
+        &mut self,
+        limit: Duration,
+    ) -> Result<(Duration, std::process::ExitStatus)> {
+        let started = std::time::Instant::now();
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => Ok((started.elapsed(), status?)),
+            Err(_) => bail!("{} still running after {:?}", self.name, limit),
+        }
     }
 
     /// Still running?

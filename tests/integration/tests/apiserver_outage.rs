@@ -3,14 +3,12 @@
 //! recovers by itself, without a restart, and catches up on what changed
 //! while it was cut off.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use integration_tests::OperatorSandbox;
+use integration_tests::outage::proxy;
 use k8s_oci_operator::api::crd::State;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::watch;
 
 /// How long the operator may take to catch up once the API server is back.
 /// Each watch retries at most 10 s apart (5 s and jitter) and no watch's
@@ -20,76 +18,6 @@ use tokio::sync::watch;
 /// again, as kube's controller does by default) nor for kube's default
 /// backoff of up to a minute.
 const CATCH_UP: Duration = Duration::from_secs(18);
-
-/// A TCP proxy to the API server that can be switched off. Off, it closes
-/// its listening socket (new connections are refused, as by a host that is
-/// down) and drops every open connection; on, it listens again on the same
-/// address.
-struct Outage {
-    up: watch::Sender<bool>,
-}
-
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = TcpSocket::new_v4()?;
-    // The address is taken again after each outage.
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(128)
-}
-
-async fn proxy(upstream: String) -> Result<(String, Outage)> {
-    let first = listen("127.0.0.1:0".parse()?)?;
-    let addr = first.local_addr()?;
-    let (up, mut state) = watch::channel(true);
-    tokio::spawn(async move {
-        let mut listener = Some(first);
-        loop {
-            let Some(open) = listener.take() else {
-                // Down: wait for the way back, then listen again.
-                if state.wait_for(|up| *up).await.is_err() {
-                    return;
-                }
-                listener = listen(addr).ok();
-                continue;
-            };
-            let mut watching = state.clone();
-            tokio::select! {
-                accepted = open.accept() => {
-                    listener = Some(open);
-                    let Ok((mut client, _)) = accepted else { continue };
-                    let upstream = upstream.clone();
-                    let mut state = state.clone();
-                    state.mark_unchanged();
-                    tokio::spawn(async move {
-                        let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                            return;
-                        };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            _ = state.wait_for(|up| !*up) => {}
-                        }
-                    });
-                }
-                // Down: the listener is dropped (refusing), connections cut.
-                down = watching.wait_for(|up| !*up) => {
-                    if down.is_err() {
-                        return; // the test is over
-                    }
-                }
-            }
-        }
-    });
-    Ok((format!("https://{addr}"), Outage { up }))
-}
-
-impl Outage {
-    fn down(&self) {
-        self.up.send_replace(false);
-    }
-    fn up(&self) {
-        self.up.send_replace(true);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_recovers_from_an_api_server_outage_without_restart() -> Result<()> {

@@ -1,0 +1,254 @@
+//! What an SRE relies on: probes that say what they mean, and a SIGTERM that
+//! stops the operator within the pod's grace period whatever it is doing,
+//! releasing the Lease so the standby takes over at once. The operator runs
+//! as a process (the real binary, its real signal handling), in front of the
+//! real API server through a proxy that can cut it off.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use integration_tests::outage::in_front_of_the_api_server;
+use integration_tests::{OperatorProcess, OperatorSandbox, rip_yaml};
+use k8s_oci_operator::api::crd::State;
+use k8s_openapi::api::coordination::v1::Lease;
+use oci_emulator::{FaultConfig, FaultRule};
+use test_support::wait_until;
+
+/// The deployment's terminationGracePeriodSeconds (Kubernetes' default).
+const GRACE_PERIOD: Duration = Duration::from_secs(30);
+/// SHUTDOWN_TIMEOUT_SECONDS for these tests: passes under way get this long.
+const SHUTDOWN_TIMEOUT: &str = "5";
+
+/// A port nothing listens on now, for the operator's probes.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The status code of `GET http://127.0.0.1:<port><path>` (0: no answer).
+async fn status_of(port: u16, path: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build();
+    match client {
+        Ok(c) => match c.get(format!("http://127.0.0.1:{port}{path}")).send().await {
+            Ok(r) => r.status().as_u16(),
+            Err(_) => 0,
+        },
+        Err(_) => 0,
+    }
+}
+
+/// Waits up to `limit` for `path` to answer `code`; how long it took.
+async fn answers(port: u16, path: &str, code: u16, limit: Duration) -> Result<Duration> {
+    let began = Instant::now();
+    if wait_until(limit, || async { Ok(status_of(port, path).await == code) })
+        .await
+        .is_err()
+    {
+        let last = status_of(port, path).await;
+        anyhow::bail!("{path} never answered {code} within {limit:?} (last: {last})");
+    }
+    Ok(began.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_api_server_and_sigterm_stops_while_it_is_cut_off() -> Result<()> {
+    let mut sb = OperatorSandbox::start("probes").await?;
+    sb.stop_operator();
+    let (_url, outage, kubeconfig) = in_front_of_the_api_server().await?;
+    let port = free_port()?;
+    let health = format!("127.0.0.1:{port}");
+    let kubeconfig = kubeconfig.display().to_string();
+    let mut op = OperatorProcess::start_with_env(
+        &sb,
+        "probes",
+        false,
+        &[
+            ("HEALTH_ADDR", &health),
+            ("KUBECONFIG", &kubeconfig),
+            ("SHUTDOWN_TIMEOUT_SECONDS", SHUTDOWN_TIMEOUT),
+        ],
+    )
+    .await?;
+    answers(port, "/readyz", 200, Duration::from_secs(30)).await?;
+    assert_eq!(status_of(port, "/healthz").await, 200);
+    assert_eq!(status_of(port, "/nothing-here").await, 404);
+    assert_eq!(status_of(port, "/metrics").await, 200);
+
+    outage.down();
+    let not_ready = answers(port, "/readyz", 503, Duration::from_secs(15)).await?;
+    assert_eq!(
+        status_of(port, "/healthz").await,
+        200,
+        "an unreachable API server is not a reason to restart"
+    );
+    outage.up();
+    let ready_again = answers(port, "/readyz", 200, Duration::from_secs(15)).await?;
+
+    outage.down();
+    answers(port, "/readyz", 503, Duration::from_secs(15)).await?;
+    op.terminate()?;
+    let (took, status) = op.exited_within(GRACE_PERIOD).await?;
+    assert!(status.success(), "exit status {status}");
+    println!(
+        "readiness: 503 {:.1} s after the API server was cut, 200 {:.1} s after it came back; SIGTERM with the API server cut off: exited in {:.1} s (grace period {} s)",
+        not_ready.as_secs_f64(),
+        ready_again.as_secs_f64(),
+        took.as_secs_f64(),
+        GRACE_PERIOD.as_secs()
+    );
+    outage.up();
+    sb.start_operator()?;
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_idle_and_mid_pass_within_the_grace_period_and_nothing_is_lost() -> Result<()>
+{
+    let mut sb = OperatorSandbox::start("sigterm").await?;
+    sb.stop_operator();
+    let env = [("SHUTDOWN_TIMEOUT_SECONDS", SHUTDOWN_TIMEOUT)];
+
+    // Idle: nothing under way.
+    let mut op = OperatorProcess::start_with_env(&sb, "idle", false, &env).await?;
+    sb.running_pod("pod-0", None).await?;
+    sb.create(&rip_yaml("rip-0", Some("pod-0"))).await?;
+    sb.wait_state("rip-0", State::Assigned, true).await?;
+    op.terminate()?;
+    let (idle, status) = op.exited_within(GRACE_PERIOD).await?;
+    assert!(status.success(), "exit status {status}");
+
+    // Mid-pass, OCI slow: a create takes 20 s, longer than the shutdown
+    // timeout; the pass is abandoned and the next process finishes it.
+    let slow = FaultRule {
+        latency_ms: 20_000,
+        ..Default::default()
+    };
+    let mut faults = FaultConfig::default();
+    faults.operations.insert("CreatePublicIp".into(), slow);
+    sb.emulator.set_faults(faults);
+    let mut op = OperatorProcess::start_with_env(&sb, "busy", false, &env).await?;
+    sb.running_pod("pod-1", None).await?;
+    sb.create(&rip_yaml("rip-1", Some("pod-1"))).await?;
+    // Long enough for the pass to be inside the create (it resolves the pod
+    // and writes the allocation marker first).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    op.terminate()?;
+    let (busy, status) = op.exited_within(GRACE_PERIOD).await?;
+    assert!(status.success(), "exit status {status}");
+
+    sb.emulator.set_faults(FaultConfig::default());
+    let mut op = OperatorProcess::start(&sb, "after", false).await?;
+    sb.wait_state("rip-1", State::Assigned, true).await?;
+    sb.wait_state("rip-0", State::Assigned, true).await?;
+    op.terminate()?;
+    op.exited_within(GRACE_PERIOD).await?;
+    sb.start_operator()?;
+    sb.assert_no_leak().await?;
+    println!(
+        "SIGTERM: idle, exited in {:.2} s; mid-create with OCI taking 20 s, exited in {:.1} s (shutdown timeout {SHUTDOWN_TIMEOUT} s, grace period {} s); the next process finished the abandoned ReservedIP, nothing leaked",
+        idle.as_secs_f64(),
+        busy.as_secs_f64(),
+        GRACE_PERIOD.as_secs()
+    );
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_leader_hands_the_lease_over_at_once() -> Result<()> {
+    let mut sb = OperatorSandbox::start("handover").await?;
+    sb.stop_operator();
+    // A long Lease: waiting for it to expire would take 30 s.
+    let lease_seconds = "30";
+    let (port_a, port_b) = (free_port()?, free_port()?);
+    let (health_a, health_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+    let env = |health| {
+        [
+            ("HEALTH_ADDR", health),
+            ("LEASE_DURATION_SECONDS", lease_seconds),
+            ("SHUTDOWN_TIMEOUT_SECONDS", SHUTDOWN_TIMEOUT),
+        ]
+    };
+    let mut a = OperatorProcess::start_with_env(&sb, "op-a", true, &env(&health_a)).await?;
+    let leases: kube::Api<Lease> = sb.ns.api();
+    let holder = || async {
+        Ok::<_, anyhow::Error>(
+            leases
+                .get_opt("k8s-oci-operator")
+                .await?
+                .and_then(|l| l.spec)
+                .and_then(|s| s.holder_identity),
+        )
+    };
+    wait_until(Duration::from_secs(30), || async {
+        Ok(holder().await?.as_deref() == Some("op-a"))
+    })
+    .await
+    .context("op-a never led")?;
+    let mut b = OperatorProcess::start_with_env(&sb, "op-b", true, &env(&health_b)).await?;
+    // The standby is ready (it can take over); both are live.
+    answers(port_b, "/readyz", 200, Duration::from_secs(30)).await?;
+    answers(port_a, "/readyz", 200, Duration::from_secs(30)).await?;
+    assert_eq!(holder().await?.as_deref(), Some("op-a"));
+
+    a.terminate()?;
+    let stopped = Instant::now();
+    let (exit, status) = a.exited_within(GRACE_PERIOD).await?;
+    assert!(status.success(), "exit status {status}");
+    wait_until(Duration::from_secs(20), || async {
+        Ok(holder().await?.as_deref() == Some("op-b"))
+    })
+    .await
+    .context("the standby did not take over within 20 s (the Lease lasts 30 s)")?;
+    let handover = stopped.elapsed();
+    // The new leader works.
+    sb.running_pod("pod-0", None).await?;
+    sb.create(&rip_yaml("rip-0", Some("pod-0"))).await?;
+    sb.wait_state("rip-0", State::Assigned, true).await?;
+    b.terminate()?;
+    b.exited_within(GRACE_PERIOD).await?;
+    sb.start_operator()?;
+    println!(
+        "leader stopped with SIGTERM: exited in {:.1} s, the standby held the Lease {:.1} s after the signal (Lease duration {lease_seconds} s)",
+        exit.as_secs_f64(),
+        handover.as_secs_f64()
+    );
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_stuck_past_the_limit_fails_liveness_until_it_ends() -> Result<()> {
+    let mut sb = OperatorSandbox::start("liveness").await?;
+    sb.stop_operator();
+    let port = free_port()?;
+    let health = format!("127.0.0.1:{port}");
+    let mut op = OperatorProcess::start_with_env(
+        &sb,
+        "liveness",
+        false,
+        &[("HEALTH_ADDR", &health), ("STUCK_PASS_SECONDS", "1")],
+    )
+    .await?;
+    answers(port, "/readyz", 200, Duration::from_secs(30)).await?;
+    assert_eq!(status_of(port, "/healthz").await, 200);
+    // A create that takes 6 s holds its pass past the 1 s limit.
+    let slow = FaultRule {
+        latency_ms: 6_000,
+        ..Default::default()
+    };
+    let mut faults = FaultConfig::default();
+    faults.operations.insert("CreatePublicIp".into(), slow);
+    sb.emulator.set_faults(faults);
+    sb.running_pod("pod-0", None).await?;
+    sb.create(&rip_yaml("rip-0", Some("pod-0"))).await?;
+    answers(port, "/healthz", 503, Duration::from_secs(10)).await?;
+    sb.wait_state("rip-0", State::Assigned, true).await?;
+    answers(port, "/healthz", 200, Duration::from_secs(10)).await?;
+    sb.emulator.set_faults(FaultConfig::default());
+    op.terminate()?;
+    op.exited_within(GRACE_PERIOD).await?;
+    sb.start_operator()?;
+    sb.finish().await
+}
