@@ -557,7 +557,7 @@ impl OperatorProcess {
     }
 
     /// SIGTERM, as the kubelet sends when the pod is deleted.
-    pub fn terminate(&self) -> Result<()> {
+    fn terminate(&self) -> Result<()> {
         let pid = self.child.id().context("the process has exited already")?;
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -566,23 +566,33 @@ impl OperatorProcess {
         Ok(())
     }
 
-    /// Waits up to `limit` for the process to exit: how long it took and
-    /// its status (an error if it is still running).
-    pub async fn exited_within(
-        &mut self,
-        limit: Duration,
-    ) -> Result<(Duration, std::process::ExitStatus)> {
-        let started = std::time::Instant::now();
-        match tokio::time::timeout(limit, self.child.wait()).await {
-            Ok(status) => Ok((started.elapsed(), status?)),
-            Err(_) => bail!("{} still running after {:?}", self.name, limit),
-        }
+    /// SIGTERM, then waits up to `grace` for a successful exit: how long
+    /// it took from the signal (an error if it is still running or failed).
+    pub async fn stop(&mut self, grace: Duration) -> Result<Duration> {
+        self.terminate()?;
+        let signalled = std::time::Instant::now();
+        let status = match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(status) => status?,
+            Err(_) => bail!("{} still running {grace:?} after SIGTERM", self.name),
+        };
+        anyhow::ensure!(status.success(), "{} exited with {status}", self.name);
+        Ok(signalled.elapsed())
     }
 
     /// Still running?
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// Who holds the operator's leader-election Lease in the sandbox's namespace.
+pub async fn lease_holder(sb: &OperatorSandbox) -> Result<Option<String>> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = sb.ns.api();
+    Ok(leases
+        .get_opt("k8s-oci-operator")
+        .await?
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity))
 }
 
 /// Builds the example policies (`policies/build.sh`) and returns their directory.

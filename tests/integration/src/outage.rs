@@ -26,7 +26,7 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Starts the proxy to `upstream` (host:port); its `https://` URL and switch.
-pub async fn proxy(upstream: String) -> Result<(String, Outage)> {
+async fn proxy(upstream: String) -> Result<(String, Outage)> {
     let first = listen("127.0.0.1:0".parse()?)?;
     let addr = first.local_addr()?;
     let (up, mut state) = watch::channel(true);
@@ -81,15 +81,28 @@ impl Outage {
 }
 
 /// The proxy in front of the API server the environment's kubeconfig names,
-/// and a kubeconfig file that goes through it (for an operator process).
-pub async fn in_front_of_the_api_server() -> Result<(String, Outage, PathBuf)> {
-    let config = kube::Config::infer().await?;
+/// and the client configuration that goes through it.
+pub async fn api_server_proxy() -> Result<(kube::Config, Outage)> {
+    let mut config = kube::Config::infer().await?;
     let upstream = config
         .cluster_url
         .authority()
         .context("API server address")?
         .to_string();
     let (url, outage) = proxy(upstream).await?;
+    config.cluster_url = url.parse()?;
+    Ok((config, outage))
+}
+
+/// [`api_server_proxy`], and a kubeconfig file that goes through it (for an
+/// operator process).
+pub async fn in_front_of_the_api_server() -> Result<(Outage, PathBuf)> {
+    let (config, outage) = api_server_proxy().await?;
+    let url = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
     let path = std::env::var("KUBECONFIG").context("KUBECONFIG (source the sandbox env)")?;
     let mut kubeconfig: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
     if let Some(clusters) = kubeconfig["clusters"].as_sequence_mut() {
@@ -101,5 +114,5 @@ pub async fn in_front_of_the_api_server() -> Result<(String, Outage, PathBuf)> {
     let through =
         std::env::temp_dir().join(format!("kubeconfig-outage-{}-{port}", std::process::id()));
     std::fs::write(&through, serde_yaml::to_string(&kubeconfig)?)?;
-    Ok((url, outage, through))
+    Ok((outage, through))
 }

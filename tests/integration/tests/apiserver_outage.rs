@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use integration_tests::OperatorSandbox;
-use integration_tests::outage::proxy;
+use integration_tests::outage::api_server_proxy;
 use k8s_oci_operator::api::crd::State;
 
 /// How long the operator may take to catch up once the API server is back.
@@ -22,14 +22,7 @@ const CATCH_UP: Duration = Duration::from_secs(18);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_recovers_from_an_api_server_outage_without_restart() -> Result<()> {
     let mut sb = OperatorSandbox::start("outage").await?;
-    let mut config = kube::Config::infer().await?;
-    let upstream = config
-        .cluster_url
-        .authority()
-        .context("API server address")?
-        .to_string();
-    let (url, outage) = proxy(upstream).await?;
-    config.cluster_url = url.parse()?;
+    let (config, outage) = api_server_proxy().await?;
     sb.operator_client = Some(kube::Client::try_from(config)?);
     sb.start_operator()?;
 

@@ -5,9 +5,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use integration_tests::{OperatorProcess, OperatorSandbox, rip_yaml, state};
+use integration_tests::{OperatorProcess, OperatorSandbox, lease_holder, rip_yaml, state};
 use k8s_oci_operator::api::crd::{ReservedIP, State};
-use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{DeleteParams, ListParams};
 use oci_emulator::{FaultConfig, FaultRule};
 use test_support::wait_until;
@@ -130,16 +129,7 @@ async fn killing_the_leader_hands_over_without_double_creates() -> Result<()> {
     sb.emulator.set_faults(faults);
     let a = OperatorProcess::start(&sb, "op-a", true).await?;
     let b = OperatorProcess::start(&sb, "op-b", true).await?;
-    let leases: kube::Api<Lease> = sb.ns.api();
-    let holder = || async {
-        Ok::<_, anyhow::Error>(
-            leases
-                .get_opt("k8s-oci-operator")
-                .await?
-                .and_then(|l| l.spec)
-                .and_then(|s| s.holder_identity),
-        )
-    };
+    let holder = || lease_holder(&sb);
     wait_until(Duration::from_secs(30), || async {
         Ok(holder().await?.is_some())
     })

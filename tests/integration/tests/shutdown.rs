@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use integration_tests::outage::in_front_of_the_api_server;
-use integration_tests::{OperatorProcess, OperatorSandbox, rip_yaml};
+use integration_tests::{OperatorProcess, OperatorSandbox, lease_holder, rip_yaml};
 use k8s_oci_operator::api::crd::State;
-use k8s_openapi::api::coordination::v1::Lease;
 use oci_emulator::{FaultConfig, FaultRule};
 use test_support::wait_until;
 
@@ -18,6 +17,17 @@ use test_support::wait_until;
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
 /// SHUTDOWN_TIMEOUT_SECONDS for these tests: passes under way get this long.
 const SHUTDOWN_TIMEOUT: &str = "5";
+
+/// Faults that make every CreatePublicIp take `latency_ms`.
+fn slow_creates(latency_ms: u64) -> FaultConfig {
+    let slow = FaultRule {
+        latency_ms,
+        ..Default::default()
+    };
+    let mut faults = FaultConfig::default();
+    faults.operations.insert("CreatePublicIp".into(), slow);
+    faults
+}
 
 /// A port nothing listens on now, for the operator's probes.
 fn free_port() -> Result<u16> {
@@ -57,7 +67,7 @@ async fn answers(port: u16, path: &str, code: u16, limit: Duration) -> Result<Du
 async fn readiness_follows_the_api_server_and_sigterm_stops_while_it_is_cut_off() -> Result<()> {
     let mut sb = OperatorSandbox::start("probes").await?;
     sb.stop_operator();
-    let (_url, outage, kubeconfig) = in_front_of_the_api_server().await?;
+    let (outage, kubeconfig) = in_front_of_the_api_server().await?;
     let port = free_port()?;
     let health = format!("127.0.0.1:{port}");
     let kubeconfig = kubeconfig.display().to_string();
@@ -89,9 +99,7 @@ async fn readiness_follows_the_api_server_and_sigterm_stops_while_it_is_cut_off(
 
     outage.down();
     answers(port, "/readyz", 503, Duration::from_secs(15)).await?;
-    op.terminate()?;
-    let (took, status) = op.exited_within(GRACE_PERIOD).await?;
-    assert!(status.success(), "exit status {status}");
+    let took = op.stop(GRACE_PERIOD).await?;
     println!(
         "readiness: 503 {:.1} s after the API server was cut, 200 {:.1} s after it came back; SIGTERM with the API server cut off: exited in {:.1} s (grace period {} s)",
         not_ready.as_secs_f64(),
@@ -116,35 +124,24 @@ async fn sigterm_stops_idle_and_mid_pass_within_the_grace_period_and_nothing_is_
     sb.running_pod("pod-0", None).await?;
     sb.create(&rip_yaml("rip-0", Some("pod-0"))).await?;
     sb.wait_state("rip-0", State::Assigned, true).await?;
-    op.terminate()?;
-    let (idle, status) = op.exited_within(GRACE_PERIOD).await?;
-    assert!(status.success(), "exit status {status}");
+    let idle = op.stop(GRACE_PERIOD).await?;
 
     // Mid-pass, OCI slow: a create takes 20 s, longer than the shutdown
     // timeout; the pass is abandoned and the next process finishes it.
-    let slow = FaultRule {
-        latency_ms: 20_000,
-        ..Default::default()
-    };
-    let mut faults = FaultConfig::default();
-    faults.operations.insert("CreatePublicIp".into(), slow);
-    sb.emulator.set_faults(faults);
+    sb.emulator.set_faults(slow_creates(20_000));
     let mut op = OperatorProcess::start_with_env(&sb, "busy", false, &env).await?;
     sb.running_pod("pod-1", None).await?;
     sb.create(&rip_yaml("rip-1", Some("pod-1"))).await?;
     // Long enough for the pass to be inside the create (it resolves the pod
     // and writes the allocation marker first).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    op.terminate()?;
-    let (busy, status) = op.exited_within(GRACE_PERIOD).await?;
-    assert!(status.success(), "exit status {status}");
+    let busy = op.stop(GRACE_PERIOD).await?;
 
     sb.emulator.set_faults(FaultConfig::default());
     let mut op = OperatorProcess::start(&sb, "after", false).await?;
     sb.wait_state("rip-1", State::Assigned, true).await?;
     sb.wait_state("rip-0", State::Assigned, true).await?;
-    op.terminate()?;
-    op.exited_within(GRACE_PERIOD).await?;
+    op.stop(GRACE_PERIOD).await?;
     sb.start_operator()?;
     sb.assert_no_leak().await?;
     println!(
@@ -172,16 +169,7 @@ async fn a_stopping_leader_hands_the_lease_over_at_once() -> Result<()> {
         ]
     };
     let mut a = OperatorProcess::start_with_env(&sb, "op-a", true, &env(&health_a)).await?;
-    let leases: kube::Api<Lease> = sb.ns.api();
-    let holder = || async {
-        Ok::<_, anyhow::Error>(
-            leases
-                .get_opt("k8s-oci-operator")
-                .await?
-                .and_then(|l| l.spec)
-                .and_then(|s| s.holder_identity),
-        )
-    };
+    let holder = || lease_holder(&sb);
     wait_until(Duration::from_secs(30), || async {
         Ok(holder().await?.as_deref() == Some("op-a"))
     })
@@ -193,10 +181,8 @@ async fn a_stopping_leader_hands_the_lease_over_at_once() -> Result<()> {
     answers(port_a, "/readyz", 200, Duration::from_secs(30)).await?;
     assert_eq!(holder().await?.as_deref(), Some("op-a"));
 
-    a.terminate()?;
     let stopped = Instant::now();
-    let (exit, status) = a.exited_within(GRACE_PERIOD).await?;
-    assert!(status.success(), "exit status {status}");
+    let exit = a.stop(GRACE_PERIOD).await?;
     wait_until(Duration::from_secs(20), || async {
         Ok(holder().await?.as_deref() == Some("op-b"))
     })
@@ -207,8 +193,7 @@ async fn a_stopping_leader_hands_the_lease_over_at_once() -> Result<()> {
     sb.running_pod("pod-0", None).await?;
     sb.create(&rip_yaml("rip-0", Some("pod-0"))).await?;
     sb.wait_state("rip-0", State::Assigned, true).await?;
-    b.terminate()?;
-    b.exited_within(GRACE_PERIOD).await?;
+    b.stop(GRACE_PERIOD).await?;
     sb.start_operator()?;
     println!(
         "leader stopped with SIGTERM: exited in {:.1} s, the standby held the Lease {:.1} s after the signal (Lease duration {lease_seconds} s)",
@@ -234,21 +219,14 @@ async fn a_pass_stuck_past_the_limit_fails_liveness_until_it_ends() -> Result<()
     answers(port, "/readyz", 200, Duration::from_secs(30)).await?;
     assert_eq!(status_of(port, "/healthz").await, 200);
     // A create that takes 6 s holds its pass past the 1 s limit.
-    let slow = FaultRule {
-        latency_ms: 6_000,
-        ..Default::default()
-    };
-    let mut faults = FaultConfig::default();
-    faults.operations.insert("CreatePublicIp".into(), slow);
-    sb.emulator.set_faults(faults);
+    sb.emulator.set_faults(slow_creates(6_000));
     sb.running_pod("pod-0", None).await?;
     sb.create(&rip_yaml("rip-0", Some("pod-0"))).await?;
     answers(port, "/healthz", 503, Duration::from_secs(10)).await?;
     sb.wait_state("rip-0", State::Assigned, true).await?;
     answers(port, "/healthz", 200, Duration::from_secs(10)).await?;
     sb.emulator.set_faults(FaultConfig::default());
-    op.terminate()?;
-    op.exited_within(GRACE_PERIOD).await?;
+    op.stop(GRACE_PERIOD).await?;
     sb.start_operator()?;
     sb.finish().await
 }
