@@ -15,6 +15,7 @@
 //! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
 //!   assignment eligibility); [`policy_cli`]: `k8s-oci-operator policy eval`.
 //! - [`health`]: the probes (`/healthz`, `/readyz`) and `/metrics`;
+//!   [`metrics`]: what `/metrics` serves;
 //!   [`shutdown`]: SIGTERM; [`leader`]: the leader-election Lease.
 //! - [`cidr`]: IPv4 CIDR blocks.
 //! - [`config`]: the operator's settings (flags and environment).
@@ -30,6 +31,7 @@ pub mod decide;
 pub mod health;
 pub mod heap;
 pub mod leader;
+pub mod metrics;
 pub mod oci;
 pub mod policy;
 pub mod policy_cli;

@@ -13,12 +13,12 @@ use k8s_oci_operator::config::RunConfig;
 use k8s_oci_operator::controller::{self, Context, Settings};
 use k8s_oci_operator::health::{self, Role};
 use k8s_oci_operator::leader::Lease;
-use k8s_oci_operator::oci::{OciMetrics, Throttled};
+use k8s_oci_operator::metrics::Metrics;
+use k8s_oci_operator::oci::Throttled;
 use k8s_oci_operator::policy::configmap::{POLICY_LABEL, watch_configmaps};
 use k8s_oci_operator::policy::directory::watch_directory;
 use k8s_oci_operator::policy::{Limits as PolicyLimits, PolicyEngine};
 use k8s_oci_operator::shutdown::Stop;
-use prometheus_client::registry::Registry;
 
 #[derive(Parser)]
 #[command(
@@ -116,10 +116,8 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             .filter(|n| *n > 0),
         stuck_after: Duration::from_secs(config.stuck_pass_seconds),
     };
-    let metrics = OciMetrics::default();
-    let mut registry = Registry::with_prefix("k8s_oci_operator");
-    metrics.register(&mut registry);
-    let oci = Throttled::new(oci, config.oci_limits(), metrics);
+    let metrics = Arc::new(Metrics::default());
+    let oci = Throttled::new(oci, config.oci_limits(), metrics.oci.clone());
     let policy =
         PolicyEngine::new(PolicyLimits::default()).context("starting the policy engine")?;
     if let Some(ns) = &config.policy_namespace {
@@ -140,10 +138,18 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let ctx = Context::new(client, oci, settings, config.subnet_ids.clone(), policy);
+    let ctx = Context::new(
+        client,
+        oci,
+        settings,
+        config.subnet_ids.clone(),
+        policy,
+        metrics.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(&config.health_addr)
         .await
         .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;
+    let registry = metrics.registry(ctx.health.clone());
     tokio::spawn(health::serve(
         listener,
         ctx.health.clone(),

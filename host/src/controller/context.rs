@@ -19,6 +19,7 @@ use crate::decide::Timing;
 use crate::decide::ownership::Owner;
 use crate::decide::wait::Waits;
 use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::oci::{ListPublicIpsQuery, OciError, OciNetwork, PublicIp};
 use crate::policy::PolicyEngine;
 use crate::resolve::TargetResolver;
@@ -94,6 +95,8 @@ pub struct Context {
     pub namespaces: OnceLock<Store<PartialObjectMeta<Namespace>>>,
     /// What the probes say (`crate::health`).
     pub health: Arc<Health>,
+    /// What `/metrics` serves (`crate::metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
@@ -103,6 +106,7 @@ impl Context {
         settings: Settings,
         subnet_ids: Vec<String>,
         policy: PolicyEngine,
+        metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         let reporter = Reporter {
             controller: MANAGER.into(),
@@ -125,6 +129,7 @@ impl Context {
             quota: Quota::default(),
             waits: Mutex::new(Waits::new(settings.poll_interval)),
             health,
+            metrics,
             settings,
             namespaces: OnceLock::new(),
         })
@@ -160,6 +165,7 @@ impl Context {
         self.memory.forget(uid);
         self.own_writes.forget(uid);
         self.waits().forget(uid);
+        self.metrics.forget(uid);
     }
 
     /// The learned waits (single short updates: a panic cannot leave them

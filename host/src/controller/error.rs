@@ -20,6 +20,27 @@ pub enum Error {
     Oci(String),
 }
 
+impl Error {
+    /// The reason the metrics give a pass that ended with this error
+    /// (`crate::metrics::ERROR_REASONS`); `None` for a release still under
+    /// way, which is waiting, not failing.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Self::Kube(_) => Some("KubernetesAPI"),
+            Self::Marker(_) => Some("AllocationMarker"),
+            Self::Incomplete(_) => Some("Incomplete"),
+            Self::CleanupPending(_) => None,
+            Self::Oci(_) => Some("OCI"),
+            Self::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.reason(),
+                // Adding or removing the finalizer, or an object without a name.
+                _ => Some("KubernetesAPI"),
+            },
+        }
+    }
+}
+
 /// The allocation marker could not be recorded, so the create was not made.
 #[derive(Debug, thiserror::Error)]
 #[error("recording the allocation marker before creating the public IP: {0}")]

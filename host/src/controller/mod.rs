@@ -92,6 +92,7 @@ pub async fn run(ctx: Arc<Context>, stop: impl Future<Output = ()> + Send + Sync
     // each with kube's default: it must not pause at all.
     let controller = Controller::for_stream(trigger, store.clone()).trigger_backoff(NoPause);
     ctx.quota.watch(store.clone());
+    ctx.metrics.watch(store.clone());
     // Runs beside the controller (not spawned), so it stops with it.
     let sweeper = orphans::run(
         ctx.clone(),

@@ -45,7 +45,12 @@ pub async fn run(ctx: Arc<Context>, store: Store<ReservedIP>, interval: Duration
     tokio::time::sleep(interval).await;
     let mut first_seen = HashMap::new();
     loop {
-        match sweep(&ctx, &store, &mut first_seen, grace).await {
+        let swept = sweep(&ctx, &store, &mut first_seen, grace).await;
+        match &swept {
+            Ok(s) => ctx.metrics.sweep(true, s.released.len()),
+            Err(_) => ctx.metrics.sweep(false, 0),
+        }
+        match swept {
             Ok(s) if s != Sweep::default() => {
                 info!(released = ?s.released, releasing = ?s.releasing, waiting = ?s.waiting, "orphan sweep");
             }

@@ -7,7 +7,7 @@
 //! pass that started a change requeues to watch it finish instead of
 //! blocking a worker.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::runtime::controller::Action;
@@ -21,17 +21,43 @@ use super::context::Context;
 use super::error::Error;
 use super::observe::observe;
 use super::status;
+use crate::api::conditions::{self, READY};
 use crate::api::crd::{ReservedIP, ReservedIPStatus};
 use crate::decide::ownership::{self, Holder, Owner};
 use crate::decide::{
     Conclusion, Decision, How, Outcome, Plan, PublicIpSeen, Requeue, conclude, decide,
 };
+use crate::metrics::PassResult;
 
 /// The finalizer that keeps a ReservedIP until its public IP is released.
 pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
 
 pub async fn reconcile(rip: Arc<ReservedIP>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _under_way = ctx.health.pass();
+    let began = Instant::now();
+    // The reason of a failure the pass recorded in status, if it did.
+    let failure = Mutex::new(None);
+    let result = pass(rip, &ctx, &failure).await;
+    let failure = failure.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (counted, reason) = match (&result, failure) {
+        (Err(e), _) => match e.reason() {
+            // Waiting for OCI to finish a release is not a failure.
+            None => (PassResult::Success, None),
+            Some(reason) => (PassResult::Error, Some(reason.to_string())),
+        },
+        (Ok(_), Some(reason)) => (PassResult::Failed, Some(reason)),
+        (Ok(_), None) => (PassResult::Success, None),
+    };
+    ctx.metrics
+        .pass(counted, reason.as_deref(), began.elapsed());
+    result
+}
+
+async fn pass(
+    rip: Arc<ReservedIP>,
+    ctx: &Context,
+    failure: &Mutex<Option<String>>,
+) -> Result<Action, Error> {
     let ns = rip
         .namespace()
         .ok_or_else(|| Error::Incomplete(rip.name_any()))?;
@@ -39,8 +65,12 @@ pub async fn reconcile(rip: Arc<ReservedIP>, ctx: Arc<Context>) -> Result<Action
     debug!(reservedip = %rip.name_any(), finalized = rip.finalizers().iter().any(|f| f == FINALIZER), "pass begins");
     finalizer(&api, FINALIZER, rip, |event| async {
         match event {
-            Finalizer::Apply(rip) => apply(&rip, &ctx).await,
-            Finalizer::Cleanup(rip) => cleanup(&rip, &ctx).await,
+            Finalizer::Apply(rip) => {
+                let (action, failed) = apply(&rip, ctx).await?;
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = failed;
+                Ok(action)
+            }
+            Finalizer::Cleanup(rip) => cleanup(&rip, ctx).await,
         }
     })
     .await
@@ -59,8 +89,9 @@ pub fn error_policy(rip: Arc<ReservedIP>, error: &Error, ctx: Arc<Context>) -> A
     Action::requeue(ctx.memory.backoff(&rip.uid().unwrap_or_default()))
 }
 
-/// Brings a ReservedIP to the state its spec asks for.
-async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
+/// Brings a ReservedIP to the state its spec asks for; with the reason of
+/// the failure it recorded in status, if any (for the metrics).
+async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<(Action, Option<String>), Error> {
     let owner = ctx.owner(rip)?;
     let status = starting_status(rip, ctx).await?;
     let (obs, seen_at) = observe(ctx, rip, owner.clone(), status).await;
@@ -83,7 +114,7 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             // (not from a listing, not even a gathered one).
             ctx.listing.touch(&id);
             ctx.waits().forget(owner.uid);
-            return Ok(Action::requeue(Duration::ZERO));
+            return Ok((Action::requeue(Duration::ZERO), None));
         }
         Decision::Act(plan) => {
             let outcome = act(ctx, rip, &plan).await?;
@@ -91,7 +122,9 @@ async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<Action, Error> {
             conclude(plan, outcome)
         }
     };
-    record(ctx, rip, conclusion, seen_at).await
+    let failed = conclusion.failure.clone();
+    let action = record(ctx, rip, conclusion, seen_at).await?;
+    Ok((action, failed))
 }
 
 /// Status as cached, or read fresh when no IP is recorded: about to
@@ -175,8 +208,16 @@ async fn record(
     // Status first: it is what users and workloads wait on; the events
     // follow (and are published even if the write failed: what they tell
     // happened in OCI either way).
+    ctx.metrics
+        .spec_pass(rip, is_ready(status, rip.metadata.generation));
     let written = status::write(ctx, rip, &conclusion.status).await;
     status::publish(ctx, rip, &conclusion.events).await;
     written?;
     Ok(Action::requeue(wait))
+}
+
+/// Ready for this generation of the spec.
+fn is_ready(status: &ReservedIPStatus, generation: Option<i64>) -> bool {
+    conditions::get(&status.conditions, READY)
+        .is_some_and(|c| c.status == "True" && c.observed_generation == generation)
 }

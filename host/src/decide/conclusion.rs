@@ -40,6 +40,8 @@ pub struct Conclusion {
     pub status: ReservedIPStatus,
     pub events: Vec<Note>,
     pub requeue: Requeue,
+    /// The reason of the failure the pass records, if it failed.
+    pub failure: Option<String>,
 }
 
 /// The status and events of a pass while it is being decided.
@@ -106,7 +108,10 @@ impl Draft {
         self.status.state = Some(State::Failed);
         self.condition(ALLOCATED, false, reason, message);
         let resync = self.timing.resync;
-        self.finish(None, Requeue::After(resync))
+        Conclusion {
+            failure: Some(reason.to_string()),
+            ..self.finish(None, Requeue::After(resync))
+        }
     }
 
     /// Stops the pass on a failed call: announced once, retried with backoff.
@@ -139,6 +144,7 @@ impl Draft {
             status: self.status,
             events: self.events,
             requeue,
+            failure: problem.map(|p| p.reason),
         }
     }
 }

@@ -4,19 +4,22 @@
 //! limits in the first place costs less than backing off after. Reads and
 //! writes get separate token buckets (as OCI's own cloud-controller-manager
 //! does), so a burst of lookups never delays a release. Every call is counted
-//! by operation and outcome for `/metrics`.
+//! and timed by operation and outcome for `/metrics`, with the time it
+//! waited for the limiter, OCI's own throttling (429) and retries.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 use super::{
     CreatePublicIpDetails, Deletion, ListPublicIpsQuery, OciNetwork, OciResult, PrivateIp,
@@ -43,58 +46,189 @@ impl Default for Limits {
     }
 }
 
+/// Every operation the client makes, so each series exists from the start.
+pub const OPERATIONS: [&str; 14] = [
+    "CreatePublicIp",
+    "GetPublicIp",
+    "GetPublicIpByIpAddress",
+    "GetPublicIpByPrivateIpId",
+    "UpdatePublicIp",
+    "DeletePublicIp",
+    "ListPublicIps",
+    "ListPrivateIps",
+    "GetPrivateIp",
+    "GetVnic",
+    "ListVnicAttachments",
+    "GetSubnet",
+    "ListPublicIpPools",
+    "GetPublicIpPool",
+];
+
+/// Seconds: OCI answers in tens of milliseconds, slower under load.
+const CALL_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Seconds waited for the client-side limiter: none at rest, up to the
+/// length of the queue in a burst.
+const WAIT_BUCKETS: [f64; 11] = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Retryable failures remembered to recognise their retry; past this many
+/// (an outage), the oldest are dropped and a few retries go uncounted.
+const REMEMBERED_FAILURES: usize = 4096;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    operation: String,
-    /// HTTP status, or `error` when no answer came.
+    operation: &'static str,
+    /// `ok`, the HTTP status of an error, or `error` when no answer came.
     outcome: String,
 }
 
-/// Counters of OCI calls, registered in a Prometheus registry.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    /// `read` or `write`: each has its own token bucket.
+    kind: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// OCI call metrics, registered in a Prometheus registry.
+#[derive(Clone)]
 pub struct OciMetrics {
     calls: Family<CallLabels, Counter>,
+    duration: HistogramFamily<OperationLabels>,
+    throttled: Family<OperationLabels, Counter>,
+    retries: Family<OperationLabels, Counter>,
+    waits: HistogramFamily<KindLabels>,
+    /// Calls by operation whatever the outcome (not served: the sum of
+    /// `calls`, which cannot be summed in process).
+    totals: Family<OperationLabels, Counter>,
+    /// Calls that failed in a way worth retrying, by operation and what
+    /// they were about (an OCID, a retry token, a query).
+    failed: Arc<Mutex<VecDeque<(&'static str, String)>>>,
+}
+
+impl Default for OciMetrics {
+    fn default() -> Self {
+        let metrics = Self {
+            calls: Family::default(),
+            duration: Family::new_with_constructor(|| Histogram::new(CALL_BUCKETS)),
+            throttled: Family::default(),
+            retries: Family::default(),
+            waits: Family::new_with_constructor(|| Histogram::new(WAIT_BUCKETS)),
+            totals: Family::default(),
+            failed: Arc::default(),
+        };
+        for operation in OPERATIONS {
+            let _ = metrics.calls.get_or_create(&CallLabels {
+                operation,
+                outcome: "ok".into(),
+            });
+            let labels = OperationLabels { operation };
+            let _ = metrics.duration.get_or_create(&labels);
+            let _ = metrics.throttled.get_or_create(&labels);
+            let _ = metrics.retries.get_or_create(&labels);
+        }
+        for kind in ["read", "write"] {
+            let _ = metrics.waits.get_or_create(&KindLabels { kind });
+        }
+        metrics
+    }
 }
 
 impl OciMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "oci_calls",
-            "OCI API calls by operation and outcome",
+            "OCI API calls by operation and outcome (ok, the HTTP status, or error when no answer came)",
             self.calls.clone(),
+        );
+        registry.register_with_unit(
+            "oci_call_duration",
+            "Duration of OCI API calls by operation, from request to answer",
+            Unit::Seconds,
+            self.duration.clone(),
+        );
+        registry.register(
+            "oci_throttled",
+            "OCI API calls answered 429 (OCI's rate limit) by operation",
+            self.throttled.clone(),
+        );
+        registry.register(
+            "oci_retries",
+            "OCI API calls that repeat one that failed with a retryable error (429, 5xx, no answer) by operation",
+            self.retries.clone(),
+        );
+        registry.register_with_unit(
+            "oci_rate_limit_wait",
+            "Time a call waited for the client-side rate limiter, by kind (read or write)",
+            Unit::Seconds,
+            self.waits.clone(),
         );
     }
 
-    fn record<T>(&self, operation: &str, result: &OciResult<T>) {
+    /// Counts a call that took `took`; `about` names what it was about, to
+    /// recognise the retry of a failure.
+    fn record<T>(
+        &self,
+        operation: &'static str,
+        about: String,
+        took: Duration,
+        result: &OciResult<T>,
+    ) {
         let outcome = match result {
             Ok(_) => "ok".to_string(),
             Err(e) => e
                 .status()
                 .map_or_else(|| "error".to_string(), |s| s.to_string()),
         };
+        let labels = OperationLabels { operation };
         self.calls
-            .get_or_create(&CallLabels {
-                operation: operation.to_string(),
-                outcome,
-            })
+            .get_or_create(&CallLabels { operation, outcome })
             .inc();
+        self.duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.totals.get_or_create(&labels).inc();
+        if matches!(result, Err(e) if e.status() == Some(429)) {
+            self.throttled.get_or_create(&labels).inc();
+        }
+        let retryable = matches!(result, Err(e) if e.is_retryable());
+        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (operation, about);
+        if let Some(i) = failed.iter().position(|k| *k == key) {
+            failed.remove(i);
+            self.retries.get_or_create(&labels).inc();
+        }
+        if retryable {
+            if failed.len() >= REMEMBERED_FAILURES {
+                failed.pop_front();
+            }
+            failed.push_back(key);
+        }
+    }
+
+    fn waited(&self, kind: &'static str, took: Duration) {
+        self.waits
+            .get_or_create(&KindLabels { kind })
+            .observe(took.as_secs_f64());
     }
 
     /// Calls of `operation` so far, whatever the outcome (for tests and benchmarks).
-    pub fn total(&self, operation: &str) -> u64 {
-        [
-            "ok", "error", "400", "401", "404", "409", "412", "429", "500", "503",
-        ]
-        .iter()
-        .map(|o| {
-            self.calls
-                .get_or_create(&CallLabels {
-                    operation: operation.to_string(),
-                    outcome: o.to_string(),
-                })
-                .get()
-        })
-        .sum()
+    pub fn total(&self, operation: &'static str) -> u64 {
+        self.totals
+            .get_or_create(&OperationLabels { operation })
+            .get()
+    }
+
+    /// Retries of `operation` so far (for tests).
+    pub fn retries(&self, operation: &'static str) -> u64 {
+        self.retries
+            .get_or_create(&OperationLabels { operation })
+            .get()
     }
 }
 
@@ -127,27 +261,42 @@ impl<C: OciNetwork> Throttled<C> {
 
     async fn read<T>(
         &self,
-        operation: &str,
+        operation: &'static str,
+        about: impl Into<String>,
         call: impl Future<Output = OciResult<T>>,
     ) -> OciResult<T> {
+        let queued = Instant::now();
         self.reads.until_ready().await;
-        let result = call.await;
-        self.metrics.record(operation, &result);
-        result
+        self.metrics.waited("read", queued.elapsed());
+        self.timed(operation, about.into(), call).await
     }
 
     async fn write<T>(
         &self,
-        operation: &str,
+        operation: &'static str,
+        about: impl Into<String>,
         call: impl Future<Output = OciResult<T>>,
     ) -> OciResult<T> {
+        let queued = Instant::now();
         {
             // Counted while waiting, even if the caller gives up meanwhile.
             let _waiting = Counted::new(&self.writes_waiting);
             self.writes.until_ready().await;
         }
+        self.metrics.waited("write", queued.elapsed());
+        self.timed(operation, about.into(), call).await
+    }
+
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        about: String,
+        call: impl Future<Output = OciResult<T>>,
+    ) -> OciResult<T> {
+        let began = Instant::now();
         let result = call.await;
-        self.metrics.record(operation, &result);
+        self.metrics
+            .record(operation, about, began.elapsed(), &result);
         result
     }
 }
@@ -181,16 +330,19 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     ) -> OciResult<PublicIp> {
         self.write(
             "CreatePublicIp",
+            retry_token,
             self.inner.create_public_ip(details, retry_token),
         )
         .await
     }
     async fn get_public_ip(&self, id: &str) -> OciResult<PublicIp> {
-        self.read("GetPublicIp", self.inner.get_public_ip(id)).await
+        self.read("GetPublicIp", id, self.inner.get_public_ip(id))
+            .await
     }
     async fn get_public_ip_by_ip_address(&self, ip_address: &str) -> OciResult<PublicIp> {
         self.read(
             "GetPublicIpByIpAddress",
+            ip_address,
             self.inner.get_public_ip_by_ip_address(ip_address),
         )
         .await
@@ -201,6 +353,7 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     ) -> OciResult<Option<PublicIp>> {
         self.read(
             "GetPublicIpByPrivateIpId",
+            private_ip_id,
             self.inner.get_public_ip_by_private_ip_id(private_ip_id),
         )
         .await
@@ -213,28 +366,41 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     ) -> OciResult<PublicIp> {
         self.write(
             "UpdatePublicIp",
+            id,
             self.inner.update_public_ip(id, details, if_match),
         )
         .await
     }
     async fn delete_public_ip(&self, id: &str, if_match: Option<&str>) -> OciResult<Deletion> {
-        self.write("DeletePublicIp", self.inner.delete_public_ip(id, if_match))
-            .await
+        self.write(
+            "DeletePublicIp",
+            id,
+            self.inner.delete_public_ip(id, if_match),
+        )
+        .await
     }
     async fn list_public_ips(&self, query: &ListPublicIpsQuery) -> OciResult<Vec<PublicIp>> {
-        self.read("ListPublicIps", self.inner.list_public_ips(query))
-            .await
+        self.read(
+            "ListPublicIps",
+            format!("{query:?}"),
+            self.inner.list_public_ips(query),
+        )
+        .await
     }
     async fn list_private_ips(&self, filter: &PrivateIpFilter) -> OciResult<Vec<PrivateIp>> {
-        self.read("ListPrivateIps", self.inner.list_private_ips(filter))
-            .await
+        self.read(
+            "ListPrivateIps",
+            format!("{filter:?}"),
+            self.inner.list_private_ips(filter),
+        )
+        .await
     }
     async fn get_private_ip(&self, id: &str) -> OciResult<PrivateIp> {
-        self.read("GetPrivateIp", self.inner.get_private_ip(id))
+        self.read("GetPrivateIp", id, self.inner.get_private_ip(id))
             .await
     }
     async fn get_vnic(&self, id: &str) -> OciResult<Vnic> {
-        self.read("GetVnic", self.inner.get_vnic(id)).await
+        self.read("GetVnic", id, self.inner.get_vnic(id)).await
     }
     async fn list_vnic_attachments(
         &self,
@@ -243,23 +409,25 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     ) -> OciResult<Vec<VnicAttachment>> {
         self.read(
             "ListVnicAttachments",
+            format!("{compartment_id} {instance_id:?}"),
             self.inner
                 .list_vnic_attachments(compartment_id, instance_id),
         )
         .await
     }
     async fn get_subnet(&self, id: &str) -> OciResult<Subnet> {
-        self.read("GetSubnet", self.inner.get_subnet(id)).await
+        self.read("GetSubnet", id, self.inner.get_subnet(id)).await
     }
     async fn list_public_ip_pools(&self, compartment_id: &str) -> OciResult<Vec<PublicIpPool>> {
         self.read(
             "ListPublicIpPools",
+            compartment_id,
             self.inner.list_public_ip_pools(compartment_id),
         )
         .await
     }
     async fn get_public_ip_pool(&self, id: &str) -> OciResult<PublicIpPool> {
-        self.read("GetPublicIpPool", self.inner.get_public_ip_pool(id))
+        self.read("GetPublicIpPool", id, self.inner.get_public_ip_pool(id))
             .await
     }
 
@@ -268,5 +436,49 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
         let queued = self.writes_waiting.load(Ordering::Relaxed);
         let queued = u32::try_from(queued).unwrap_or(u32::MAX);
         Duration::from_secs(1) * queued / self.writes_per_second
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::OciError;
+
+    fn failure(status: u16) -> OciResult<()> {
+        Err(OciError::Service {
+            operation: "CreatePublicIp",
+            status,
+            code: "Code".to_string(),
+            message: "m".to_string(),
+            request_id: None,
+        })
+    }
+
+    #[test]
+    fn a_call_repeating_a_retryable_failure_is_a_retry() {
+        let m = OciMetrics::default();
+        let call = |about: &str, result: OciResult<()>| {
+            m.record("CreatePublicIp", about.to_string(), Duration::ZERO, &result)
+        };
+        call("token-a", failure(503));
+        call("token-b", Ok(()));
+        assert_eq!(m.retries("CreatePublicIp"), 0, "another token");
+        call("token-a", failure(429));
+        call("token-a", Ok(()));
+        assert_eq!(m.retries("CreatePublicIp"), 2);
+        call("token-a", Ok(()));
+        assert_eq!(m.retries("CreatePublicIp"), 2, "after a success: a new call");
+        // Not worth retrying: a repeat is a new call, not a retry.
+        call("token-c", failure(404));
+        call("token-c", Ok(()));
+        assert_eq!(m.retries("CreatePublicIp"), 2);
+        assert_eq!(m.total("CreatePublicIp"), 7);
+        let throttled = m
+            .throttled
+            .get_or_create(&OperationLabels {
+                operation: "CreatePublicIp",
+            })
+            .get();
+        assert_eq!(throttled, 1);
     }
 }

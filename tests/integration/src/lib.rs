@@ -7,6 +7,7 @@
 //! still runs and checks that the emulator holds no public IP of this
 //! sandbox's cluster identity: nothing leaked.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -14,7 +15,8 @@ use k8s_oci_operator::api::crd::{ReservedIP, State, crd_yaml};
 use k8s_oci_operator::config::DEFAULT_MAX_RESERVED_IPS_PER_NAMESPACE;
 use k8s_oci_operator::controller::{self, Context, Settings};
 use k8s_oci_operator::decide::ownership::TAG_CLUSTER;
-use k8s_oci_operator::oci::{HttpOciClient, Limits, OciCredentials, OciMetrics, Throttled};
+use k8s_oci_operator::metrics::Metrics;
+use k8s_oci_operator::oci::{HttpOciClient, Limits, OciCredentials, Throttled};
 use k8s_oci_operator::policy::{Limits as PolicyLimits, PolicyEngine};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -29,6 +31,7 @@ pub use test_support::client;
 
 pub mod outage;
 pub mod platform;
+pub mod probes;
 pub mod report;
 pub mod tenancy_report;
 
@@ -151,12 +154,13 @@ impl OperatorSandbox {
             "ocid1.subnet.oc1.sandbox.pods".to_string(),
             "ocid1.subnet.oc1.sandbox.nodes".to_string(),
         ];
-        let oci = Throttled::new(oci, self.limits, OciMetrics::default());
+        let metrics = Arc::new(Metrics::default());
+        let oci = Throttled::new(oci, self.limits, metrics.oci.clone());
         let client = self
             .operator_client
             .clone()
             .unwrap_or_else(|| self.client.clone());
-        let ctx = Context::new(client, oci, settings, subnets, self.policy.clone());
+        let ctx = Context::new(client, oci, settings, subnets, self.policy.clone(), metrics);
         // Stopped by aborting the task (`stop_operator`), as a crash would.
         self.operator = Some(tokio::spawn(controller::run(
             ctx,

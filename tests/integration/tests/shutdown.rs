@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use integration_tests::outage::in_front_of_the_api_server;
+use integration_tests::probes::{answers, free_port, sample, scrape, status_of};
 use integration_tests::{OperatorProcess, OperatorSandbox, lease_holder, rip_yaml};
 use k8s_oci_operator::api::crd::State;
 use oci_emulator::{FaultConfig, FaultRule};
@@ -27,40 +28,6 @@ fn slow_creates(latency_ms: u64) -> FaultConfig {
     let mut faults = FaultConfig::default();
     faults.operations.insert("CreatePublicIp".into(), slow);
     faults
-}
-
-/// A port nothing listens on now, for the operator's probes.
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// The status code of `GET http://127.0.0.1:<port><path>` (0: no answer).
-async fn status_of(port: u16, path: &str) -> u16 {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build();
-    match client {
-        Ok(c) => match c.get(format!("http://127.0.0.1:{port}{path}")).send().await {
-            Ok(r) => r.status().as_u16(),
-            Err(_) => 0,
-        },
-        Err(_) => 0,
-    }
-}
-
-/// Waits up to `limit` for `path` to answer `code`; how long it took.
-async fn answers(port: u16, path: &str, code: u16, limit: Duration) -> Result<Duration> {
-    let began = Instant::now();
-    if wait_until(limit, || async { Ok(status_of(port, path).await == code) })
-        .await
-        .is_err()
-    {
-        let last = status_of(port, path).await;
-        anyhow::bail!("{path} never answered {code} within {limit:?} (last: {last})");
-    }
-    Ok(began.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,6 +147,10 @@ async fn a_stopping_leader_hands_the_lease_over_at_once() -> Result<()> {
     answers(port_b, "/readyz", 200, Duration::from_secs(30)).await?;
     answers(port_a, "/readyz", 200, Duration::from_secs(30)).await?;
     assert_eq!(holder().await?.as_deref(), Some("op-a"));
+    // Their metrics say which one leads.
+    const LEADER: &str = "k8s_oci_operator_leader";
+    assert_eq!(sample(&scrape(port_a).await?, LEADER), Some(1.0));
+    assert_eq!(sample(&scrape(port_b).await?, LEADER), Some(0.0));
 
     let stopped = Instant::now();
     let exit = a.stop(GRACE_PERIOD).await?;
@@ -189,6 +160,11 @@ async fn a_stopping_leader_hands_the_lease_over_at_once() -> Result<()> {
     .await
     .context("the standby did not take over within 20 s (the Lease lasts 30 s)")?;
     let handover = stopped.elapsed();
+    wait_until(Duration::from_secs(5), || async {
+        Ok(sample(&scrape(port_b).await?, LEADER) == Some(1.0))
+    })
+    .await
+    .context("the new leader's metrics do not say it leads")?;
     // The new leader works.
     sb.running_pod("pod-0", None).await?;
     sb.create(&rip_yaml("rip-0", Some("pod-0"))).await?;
