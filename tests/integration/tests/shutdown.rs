@@ -64,18 +64,34 @@ async fn readiness_follows_the_api_server_and_sigterm_stops_while_it_is_cut_off(
     outage.up();
     let ready_again = answers(port, "/readyz", 200, Duration::from_secs(15)).await?;
 
+    // A pass under way when the API server goes: OCI takes 4 s to create,
+    // then the pass's status write finds the API server cut off.
+    sb.emulator.set_faults(slow_creates(4_000));
+    sb.running_pod("pod-0", None).await?;
+    sb.create(&rip_yaml("rip-0", Some("pod-0"))).await?;
+    // The allocation marker is written just before the create is sent.
+    wait_until(Duration::from_secs(10), || async {
+        let rip = sb.rips().get("rip-0").await?;
+        Ok(rip.status.is_some_and(|s| s.allocation_token.is_some()))
+    })
+    .await
+    .context("the create never began")?;
     outage.down();
     answers(port, "/readyz", 503, Duration::from_secs(15)).await?;
     let took = op.stop(GRACE_PERIOD).await?;
     println!(
-        "readiness: 503 {:.1} s after the API server was cut, 200 {:.1} s after it came back; SIGTERM with the API server cut off: exited in {:.1} s (grace period {} s)",
+        "readiness: 503 {:.1} s after the API server was cut, 200 {:.1} s after it came back; SIGTERM with the API server cut off right after a create (its status write failed, waiting to retry): exited in {:.1} s (shutdown timeout {SHUTDOWN_TIMEOUT} s, grace period {} s)",
         not_ready.as_secs_f64(),
         ready_again.as_secs_f64(),
         took.as_secs_f64(),
         GRACE_PERIOD.as_secs()
     );
     outage.up();
+    sb.emulator.set_faults(FaultConfig::default());
+    // The abandoned pass is finished by the next operator, nothing created twice.
     sb.start_operator()?;
+    sb.wait_state("rip-0", State::Assigned, true).await?;
+    assert_eq!(sb.ours().len(), 1, "{:?}", sb.ours());
     sb.finish().await
 }
 
