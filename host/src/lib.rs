@@ -18,11 +18,13 @@
 //!   [`metrics`]: what `/metrics` serves;
 //!   [`shutdown`]: SIGTERM; [`leader`]: the leader-election Lease.
 //! - [`cidr`]: IPv4 CIDR blocks.
-//! - [`config`]: the operator's settings (flags and environment).
+//! - [`config`]: the operator's settings (flags and environment);
+//!   [`check`]: `k8s-oci-operator check`, the installation checklist.
 //! - [`crash_point`]: aborts at a chosen point, for the crash tests only.
 
 pub mod api;
 pub mod cache;
+pub mod check;
 pub mod cidr;
 pub mod config;
 pub mod controller;

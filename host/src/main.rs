@@ -34,6 +34,10 @@ struct Cli {
 enum Command {
     /// Run the controller.
     Run(Box<RunConfig>),
+    /// Check the configuration, OCI credentials and IAM, and the cluster
+    /// (CRD, RBAC); prints a checklist. Exit 0: all good, 1: a check
+    /// failed, 2: unusable configuration.
+    Check(Box<k8s_oci_operator::check::CheckArgs>),
     /// Print the ReservedIP CustomResourceDefinition as YAML.
     Crd,
     /// Work with WebAssembly policies offline.
@@ -63,6 +67,7 @@ enum PolicyCommand {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd => print!("{}", crd_yaml()?),
+        Command::Check(args) => std::process::exit(k8s_oci_operator::check::main(*args).await),
         Command::Run(config) => {
             let result = run(*config).await;
             // Not waiting for whatever tasks remain (watches, probes): the

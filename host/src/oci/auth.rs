@@ -134,6 +134,16 @@ impl OciCredentials {
     pub fn region(&self) -> Option<&str> {
         self.region.as_deref()
     }
+
+    /// The keyId requests are signed with (`tenancy/user/fingerprint`) for an
+    /// API key; `None` for rotating credentials (instance principals), whose
+    /// keyId is a session token. Never key material: safe to print.
+    pub fn key_id(&self) -> Option<&str> {
+        match &self.source {
+            SigningSource::ApiKey(key) => Some(&key.key_id),
+            SigningSource::Rotating(_) => None,
+        }
+    }
 }
 
 /// A fixed API key, in the form oci-rust-sdk's signer accepts.

@@ -78,14 +78,30 @@ pub async fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<Http
         let verdict = {
             let keys = shared.keys();
             signature::verify(&signed, &keys, chrono::Utc::now(), shared.max_clock_skew)
+                .map(|key_id| keys.denies(&key_id, operation))
         };
-        if let Err(reason) = verdict {
-            tracing::debug!(operation, reason, "rejected signature");
-            shared.record(operation, "401");
-            return Ok(error_response(
-                &ApiError::not_authenticated(reason),
-                &request_id,
-            ));
+        match verdict {
+            Err(reason) => {
+                tracing::debug!(operation, reason, "rejected signature");
+                shared.record(operation, "401");
+                return Ok(error_response(
+                    &ApiError::not_authenticated(reason),
+                    &request_id,
+                ));
+            }
+            // The key's `deny` list: OCI's answer to a caller whose IAM
+            // policy lacks the permission (it does not tell "not allowed"
+            // from "not there"), after authentication, before anything runs.
+            Ok(true) => {
+                tracing::debug!(operation, "refused: the key's deny list names it");
+                return Ok(failed(
+                    shared,
+                    operation,
+                    ApiError::not_found(format!("{operation} for this principal")),
+                    &request_id,
+                ));
+            }
+            Ok(false) => {}
         }
     }
 

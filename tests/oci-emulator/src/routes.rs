@@ -5,6 +5,25 @@ use http::Method;
 /// OCI API version prefix of every Core Services path.
 pub const API_PREFIX: &str = "/20160918";
 
+/// Every emulated operation's name, as [`Route::operation`] gives it (fault
+/// rules, call counts and keys' `deny` lists use these names).
+pub const OPERATIONS: &[&str] = &[
+    "CreatePublicIp",
+    "GetPublicIp",
+    "GetPublicIpByIpAddress",
+    "GetPublicIpByPrivateIpId",
+    "UpdatePublicIp",
+    "DeletePublicIp",
+    "ListPublicIps",
+    "ListPrivateIps",
+    "GetPrivateIp",
+    "GetVnic",
+    "ListVnicAttachments",
+    "GetSubnet",
+    "ListPublicIpPools",
+    "GetPublicIpPool",
+];
+
 /// An emulated operation with its path parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -112,6 +131,29 @@ fn percent_decode(segment: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_lists_every_route() {
+        let id = String::from("x");
+        let routes = [
+            Route::CreatePublicIp,
+            Route::GetPublicIp(id.clone()),
+            Route::GetPublicIpByIpAddress,
+            Route::GetPublicIpByPrivateIpId,
+            Route::UpdatePublicIp(id.clone()),
+            Route::DeletePublicIp(id.clone()),
+            Route::ListPublicIps,
+            Route::ListPrivateIps,
+            Route::GetPrivateIp(id.clone()),
+            Route::GetVnic(id.clone()),
+            Route::ListVnicAttachments,
+            Route::GetSubnet(id.clone()),
+            Route::ListPublicIpPools,
+            Route::GetPublicIpPool(id),
+        ];
+        let names: Vec<&str> = routes.iter().map(Route::operation).collect();
+        assert_eq!(names, OPERATIONS);
+    }
 
     #[test]
     fn routes_oci_paths() {

@@ -17,7 +17,7 @@ use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
 use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,11 +35,19 @@ pub enum KeyError {
     Pem(String),
     #[error("keyId needs either keyId or tenancyId and userId")]
     NoKeyId,
+    #[error("key {key_id}: deny names {operation:?}, which is not an emulated operation")]
+    UnknownOperation { key_id: String, operation: String },
 }
 
 /// A key to register: the public key PEM (`BEGIN PUBLIC KEY` or
 /// `BEGIN RSA PUBLIC KEY`) inline or in a file, and either a full `keyId` or
 /// `tenancyId` + `userId` (the fingerprint is then computed, as OCI does).
+///
+/// `deny` lists operations (e.g. `ListPrivateIps`) this key may not call:
+/// once the signature is verified, such a call is answered as OCI answers a
+/// caller whose IAM policy lacks the permission, 404
+/// `NotAuthorizedOrNotFound`, and changes nothing. The emulator has no IAM
+/// otherwise: without `deny` a key may do everything.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeySpec {
@@ -48,6 +56,8 @@ pub struct KeySpec {
     pub user_id: Option<String>,
     pub public_key_pem: Option<String>,
     pub public_key_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 impl KeySpec {
@@ -61,14 +71,16 @@ impl KeySpec {
     }
 }
 
-/// Registered public keys by keyId.
+/// Registered public keys by keyId, and the operations each may not call.
 #[derive(Debug, Clone, Default)]
 pub struct KeyStore {
     keys: HashMap<String, RsaPublicKey>,
+    denied: HashMap<String, BTreeSet<String>>,
 }
 
 impl KeyStore {
-    /// Registers a key; returns its keyId.
+    /// Registers a key (again: replaces its public key and refusals);
+    /// returns its keyId.
     pub fn register(&mut self, spec: &KeySpec) -> Result<String, KeyError> {
         let pem = match (&spec.public_key_pem, &spec.public_key_file) {
             (Some(pem), _) => pem.clone(),
@@ -90,8 +102,28 @@ impl KeyStore {
             (None, Some(tenancy), Some(user)) => format!("{tenancy}/{user}/{}", fingerprint(&key)?),
             _ => return Err(KeyError::NoKeyId),
         };
+        // A misspelt operation would silently refuse nothing: reject it.
+        if let Some(unknown) = spec
+            .deny
+            .iter()
+            .find(|op| !crate::routes::OPERATIONS.contains(&op.as_str()))
+        {
+            return Err(KeyError::UnknownOperation {
+                key_id,
+                operation: unknown.clone(),
+            });
+        }
         self.keys.insert(key_id.clone(), key);
+        self.denied
+            .insert(key_id.clone(), spec.deny.iter().cloned().collect());
         Ok(key_id)
+    }
+
+    /// Whether `key_id` may not call `operation` (its `deny` list).
+    pub fn denies(&self, key_id: &str, operation: &str) -> bool {
+        self.denied
+            .get(key_id)
+            .is_some_and(|ops| ops.contains(operation))
     }
 
     pub fn key_ids(&self) -> Vec<String> {

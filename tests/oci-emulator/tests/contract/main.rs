@@ -4,6 +4,7 @@
 //! run in parallel.
 
 mod admin;
+mod denials;
 mod faults;
 mod lifecycle;
 mod lookups;
