@@ -467,7 +467,11 @@ mod tests {
         call("token-a", Ok(()));
         assert_eq!(m.retries("CreatePublicIp"), 2);
         call("token-a", Ok(()));
-        assert_eq!(m.retries("CreatePublicIp"), 2, "after a success: a new call");
+        assert_eq!(
+            m.retries("CreatePublicIp"),
+            2,
+            "after a success: a new call"
+        );
         // Not worth retrying: a repeat is a new call, not a retry.
         call("token-c", failure(404));
         call("token-c", Ok(()));
