@@ -240,7 +240,12 @@ impl Metrics {
         let mut specs = lock(&self.specs);
         let seen = specs.get(uid).copied();
         let (next, took) = spec_step(seen, generation, created, ready, SystemTime::now());
-        specs.insert(uid.to_string(), next);
+        match specs.get_mut(uid) {
+            Some(entry) => *entry = next,
+            None => {
+                specs.insert(uid.to_string(), next);
+            }
+        }
         drop(specs);
         if let Some(took) = took {
             self.to_ready.observe(took.as_secs_f64());

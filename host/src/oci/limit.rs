@@ -171,11 +171,12 @@ impl OciMetrics {
     }
 
     /// Counts a call that took `took`; `about` names what it was about, to
-    /// recognise the retry of a failure.
+    /// recognise the retry of a failure (made only when a failure is
+    /// remembered or to be: a query's name is not formatted on every call).
     fn record<T>(
         &self,
         operation: &'static str,
-        about: String,
+        about: impl FnOnce() -> String,
         took: Duration,
         result: &OciResult<T>,
     ) {
@@ -198,7 +199,10 @@ impl OciMetrics {
         }
         let retryable = matches!(result, Err(e) if e.is_retryable());
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (operation, about);
+        if failed.is_empty() && !retryable {
+            return;
+        }
+        let key = (operation, about());
         if let Some(i) = failed.iter().position(|k| *k == key) {
             failed.remove(i);
             self.retries.get_or_create(&labels).inc();
@@ -262,19 +266,19 @@ impl<C: OciNetwork> Throttled<C> {
     async fn read<T>(
         &self,
         operation: &'static str,
-        about: impl Into<String>,
+        about: impl FnOnce() -> String,
         call: impl Future<Output = OciResult<T>>,
     ) -> OciResult<T> {
         let queued = Instant::now();
         self.reads.until_ready().await;
         self.metrics.waited("read", queued.elapsed());
-        self.timed(operation, about.into(), call).await
+        self.timed(operation, about, call).await
     }
 
     async fn write<T>(
         &self,
         operation: &'static str,
-        about: impl Into<String>,
+        about: impl FnOnce() -> String,
         call: impl Future<Output = OciResult<T>>,
     ) -> OciResult<T> {
         let queued = Instant::now();
@@ -284,13 +288,13 @@ impl<C: OciNetwork> Throttled<C> {
             self.writes.until_ready().await;
         }
         self.metrics.waited("write", queued.elapsed());
-        self.timed(operation, about.into(), call).await
+        self.timed(operation, about, call).await
     }
 
     async fn timed<T>(
         &self,
         operation: &'static str,
-        about: String,
+        about: impl FnOnce() -> String,
         call: impl Future<Output = OciResult<T>>,
     ) -> OciResult<T> {
         let began = Instant::now();
@@ -330,19 +334,23 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     ) -> OciResult<PublicIp> {
         self.write(
             "CreatePublicIp",
-            retry_token,
+            || retry_token.to_string(),
             self.inner.create_public_ip(details, retry_token),
         )
         .await
     }
     async fn get_public_ip(&self, id: &str) -> OciResult<PublicIp> {
-        self.read("GetPublicIp", id, self.inner.get_public_ip(id))
-            .await
+        self.read(
+            "GetPublicIp",
+            || id.to_string(),
+            self.inner.get_public_ip(id),
+        )
+        .await
     }
     async fn get_public_ip_by_ip_address(&self, ip_address: &str) -> OciResult<PublicIp> {
         self.read(
             "GetPublicIpByIpAddress",
-            ip_address,
+            || ip_address.to_string(),
             self.inner.get_public_ip_by_ip_address(ip_address),
         )
         .await
@@ -353,7 +361,7 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     ) -> OciResult<Option<PublicIp>> {
         self.read(
             "GetPublicIpByPrivateIpId",
-            private_ip_id,
+            || private_ip_id.to_string(),
             self.inner.get_public_ip_by_private_ip_id(private_ip_id),
         )
         .await
@@ -366,7 +374,7 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     ) -> OciResult<PublicIp> {
         self.write(
             "UpdatePublicIp",
-            id,
+            || id.to_string(),
             self.inner.update_public_ip(id, details, if_match),
         )
         .await
@@ -374,7 +382,7 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     async fn delete_public_ip(&self, id: &str, if_match: Option<&str>) -> OciResult<Deletion> {
         self.write(
             "DeletePublicIp",
-            id,
+            || id.to_string(),
             self.inner.delete_public_ip(id, if_match),
         )
         .await
@@ -382,7 +390,7 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     async fn list_public_ips(&self, query: &ListPublicIpsQuery) -> OciResult<Vec<PublicIp>> {
         self.read(
             "ListPublicIps",
-            format!("{query:?}"),
+            || format!("{query:?}"),
             self.inner.list_public_ips(query),
         )
         .await
@@ -390,17 +398,22 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     async fn list_private_ips(&self, filter: &PrivateIpFilter) -> OciResult<Vec<PrivateIp>> {
         self.read(
             "ListPrivateIps",
-            format!("{filter:?}"),
+            || format!("{filter:?}"),
             self.inner.list_private_ips(filter),
         )
         .await
     }
     async fn get_private_ip(&self, id: &str) -> OciResult<PrivateIp> {
-        self.read("GetPrivateIp", id, self.inner.get_private_ip(id))
-            .await
+        self.read(
+            "GetPrivateIp",
+            || id.to_string(),
+            self.inner.get_private_ip(id),
+        )
+        .await
     }
     async fn get_vnic(&self, id: &str) -> OciResult<Vnic> {
-        self.read("GetVnic", id, self.inner.get_vnic(id)).await
+        self.read("GetVnic", || id.to_string(), self.inner.get_vnic(id))
+            .await
     }
     async fn list_vnic_attachments(
         &self,
@@ -409,26 +422,31 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
     ) -> OciResult<Vec<VnicAttachment>> {
         self.read(
             "ListVnicAttachments",
-            format!("{compartment_id} {instance_id:?}"),
+            || format!("{compartment_id} {instance_id:?}"),
             self.inner
                 .list_vnic_attachments(compartment_id, instance_id),
         )
         .await
     }
     async fn get_subnet(&self, id: &str) -> OciResult<Subnet> {
-        self.read("GetSubnet", id, self.inner.get_subnet(id)).await
+        self.read("GetSubnet", || id.to_string(), self.inner.get_subnet(id))
+            .await
     }
     async fn list_public_ip_pools(&self, compartment_id: &str) -> OciResult<Vec<PublicIpPool>> {
         self.read(
             "ListPublicIpPools",
-            compartment_id,
+            || compartment_id.to_string(),
             self.inner.list_public_ip_pools(compartment_id),
         )
         .await
     }
     async fn get_public_ip_pool(&self, id: &str) -> OciResult<PublicIpPool> {
-        self.read("GetPublicIpPool", id, self.inner.get_public_ip_pool(id))
-            .await
+        self.read(
+            "GetPublicIpPool",
+            || id.to_string(),
+            self.inner.get_public_ip_pool(id),
+        )
+        .await
     }
 
     /// The writes waiting for a token, at the configured rate.
@@ -458,7 +476,12 @@ mod tests {
     fn a_call_repeating_a_retryable_failure_is_a_retry() {
         let m = OciMetrics::default();
         let call = |about: &str, result: OciResult<()>| {
-            m.record("CreatePublicIp", about.to_string(), Duration::ZERO, &result)
+            m.record(
+                "CreatePublicIp",
+                || about.to_string(),
+                Duration::ZERO,
+                &result,
+            )
         };
         call("token-a", failure(503));
         call("token-b", Ok(()));

@@ -426,27 +426,31 @@ pub fn kubectl_apply(dir: &str) -> Result<()> {
 /// A client authenticated as the operator's ServiceAccount from `deploy/`
 /// (applied first), with a fresh token: what the operator runs as in a cluster.
 pub async fn operator_service_account_client() -> Result<Client> {
-    use k8s_openapi::api::authentication::v1::TokenRequest;
-    use k8s_openapi::api::core::v1::ServiceAccount;
     kubectl_apply("config/crd/bases")?;
     kubectl_apply("deploy")?;
-    let admin = client().await?;
-    let sas: Api<ServiceAccount> = Api::namespaced(admin, "k8s-oci-operator");
-    let request: TokenRequest = serde_json::from_value(serde_json::json!({
-        "spec": { "audiences": [], "expirationSeconds": 3600 }
-    }))?;
-    let token = sas
-        .create_token_request("k8s-oci-operator", &PostParams::default(), &request)
-        .await?
-        .status
-        .context("token request answered without a token")?
-        .token;
+    let token = service_account_token("k8s-oci-operator", "k8s-oci-operator").await?;
     let mut config = kube::Config::infer().await?;
     config.auth_info = kube::config::AuthInfo {
         token: Some(token.into()),
         ..Default::default()
     };
     Ok(Client::try_from(config)?)
+}
+
+/// A fresh token (one hour) of ServiceAccount `namespace/name`.
+pub async fn service_account_token(namespace: &str, name: &str) -> Result<String> {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let sas: Api<ServiceAccount> = Api::namespaced(client().await?, namespace);
+    let request: TokenRequest = serde_json::from_value(serde_json::json!({
+        "spec": { "audiences": [], "expirationSeconds": 3600 }
+    }))?;
+    Ok(sas
+        .create_token_request(name, &PostParams::default(), &request)
+        .await?
+        .status
+        .context("token request answered without a token")?
+        .token)
 }
 
 static OPERATOR_BINARY: OnceCell<std::path::PathBuf> = OnceCell::const_new();

@@ -12,12 +12,13 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use integration_tests::{COMPARTMENT, SPECIFIC_ID, client, kubectl_apply, operator_binary};
+use integration_tests::probes::free_port;
+use integration_tests::{
+    COMPARTMENT, SPECIFIC_ID, client, kubectl_apply, operator_binary, service_account_token,
+};
 use k8s_oci_operator::check::{kubernetes as k8s_check, oci as oci_check};
-use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::Api;
 use kube::api::PostParams;
 use oci_emulator::{Emulator, EmulatorConfig, EmulatorHandle, KeySpec, Seed, Timing};
 use serde_json::{Value, json};
@@ -150,20 +151,6 @@ fn kubeconfig_with_token(dir: &Path, token: &str) -> Result<PathBuf> {
     Ok(file)
 }
 
-/// A fresh token of ServiceAccount `namespace/name`.
-async fn token(namespace: &str, name: &str) -> Result<String> {
-    let sas: Api<ServiceAccount> = Api::namespaced(client().await?, namespace);
-    let request: TokenRequest = serde_json::from_value(json!({
-        "spec": { "audiences": [], "expirationSeconds": 3600 }
-    }))?;
-    Ok(sas
-        .create_token_request(name, &PostParams::default(), &request)
-        .await?
-        .status
-        .context("token request answered without a token")?
-        .token)
-}
-
 fn statuses(run: &Run) -> Result<Vec<(String, String)>> {
     Ok(run
         .lines()?
@@ -179,8 +166,10 @@ async fn check_all_good_with_the_deploy_service_account() -> Result<()> {
     kubectl_apply("config/crd/bases")?;
     kubectl_apply("deploy")?;
     let dir = scratch("all-good")?;
-    let kubeconfig =
-        kubeconfig_with_token(&dir, &token("k8s-oci-operator", "k8s-oci-operator").await?)?;
+    let kubeconfig = kubeconfig_with_token(
+        &dir,
+        &service_account_token("k8s-oci-operator", "k8s-oci-operator").await?,
+    )?;
     let kubeconfig = kubeconfig.display().to_string();
     let env = [
         ("KUBECONFIG", kubeconfig.as_str()),
@@ -429,10 +418,7 @@ async fn check_missing_permission_names_the_iam_statement() -> Result<()> {
 #[tokio::test]
 async fn check_unreachable_endpoint_names_it() -> Result<()> {
     let emulator = emulator().await?;
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let endpoint = format!("http://127.0.0.1:{port}");
     let run = check(
         &emulator,
@@ -497,7 +483,7 @@ async fn check_missing_rbac_fails_with_the_kubectl_fix() -> Result<()> {
         )
         .await?;
     let dir = scratch("missing-rbac")?;
-    let kubeconfig = kubeconfig_with_token(&dir, &token(ns.name(), name).await?)?;
+    let kubeconfig = kubeconfig_with_token(&dir, &service_account_token(ns.name(), name).await?)?;
     let kubeconfig = kubeconfig.display().to_string();
     let env = [
         ("KUBECONFIG", kubeconfig.as_str()),
