@@ -23,6 +23,7 @@
 //! - [`crash_point`]: aborts at a chosen point, for the crash tests only.
 
 pub mod api;
+pub mod build_info;
 pub mod cache;
 pub mod check;
 pub mod cidr;

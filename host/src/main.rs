@@ -22,7 +22,7 @@ use k8s_oci_operator::shutdown::Stop;
 
 #[derive(Parser)]
 #[command(
-    version,
+    version = k8s_oci_operator::build_info::LONG_VERSION,
     about = "Manage OCI reserved public IPs as Kubernetes ReservedIP resources"
 )]
 struct Cli {

@@ -28,6 +28,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::api::crd::{ReservedIP, State};
+use crate::build_info;
 use crate::health::{Health, Role};
 use crate::oci::OciMetrics;
 
@@ -177,9 +178,8 @@ impl Metrics {
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
-                // Set by release builds (`make dist`); a plain cargo build has none.
-                commit: option_env!("K8S_OCI_OPERATOR_COMMIT").unwrap_or("unknown"),
+                version: build_info::VERSION,
+                commit: build_info::COMMIT,
                 arch: std::env::consts::ARCH,
             })
             .set(1);
