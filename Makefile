@@ -13,6 +13,18 @@ help: ## List targets
 build: ## Build every crate of the workspace
 	cargo build --workspace --all-targets
 
+.PHONY: dist
+dist: ## Static binaries for linux/amd64 and linux/arm64 (musl, zig) and SHA256SUMS in dist/release
+	release/dist.sh
+
+.PHONY: image
+image: ## The multi-arch image (OCI image index) from the Containerfile with buildah, into dist/image; run `make dist` first
+	release/image.sh
+
+.PHONY: publish
+publish: ## Push dist/image and the chart to REGISTRY (e.g. ghcr.io/logmein); TAG=v<version> is checked when given
+	release/publish.sh
+
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check
@@ -23,8 +35,17 @@ fmt: ## Format the code
 	cargo fmt --all
 
 .PHONY: crd
-crd: ## Regenerate config/crd/bases from the Rust types
+crd: ## Regenerate config/crd/bases (and the chart's copy in crds/) from the Rust types
 	cargo run -q -p k8s-oci-operator -- crd > config/crd/bases/oci.k8s.logmein.com_reservedips.yaml
+	cp config/crd/bases/oci.k8s.logmein.com_reservedips.yaml deploy/chart/k8s-oci-operator/crds/
+
+.PHONY: helm
+helm: ## Build helm from its Go module (once, cached), for the chart and `make manifests`
+	tests/cluster/build.sh helm
+
+.PHONY: manifests
+manifests: ## Render deploy/*.yaml from the Helm chart in deploy/chart (a test fails when they differ)
+	deploy/chart/render-manifests.sh
 
 .PHONY: cluster-binaries
 cluster-binaries: ## Build etcd, kube-*, kubectl and kwok from their Go modules (once, cached)

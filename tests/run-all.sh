@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lints, unit tests, the OCI
-# emulator's contract tests, and the tests on the tests' own local control
+# emulator's contract tests, the image's tests (it builds the release
+# binaries and the image first), and the tests on the tests' own local control
 # plane (tests/test-cluster.sh: never the sandbox's). Prints each phase's time
 # as it goes and ends with one summary line over all test binaries.
 set -euo pipefail
@@ -30,6 +31,10 @@ fi
 log "formatting and lints (clippy builds the workspace first: minutes on a fresh machine)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+
+phase "release binaries and image (make dist image: the image tests run what they contain)"
+release/dist.sh
+release/image.sh
 
 phase "control plane"
 # shellcheck source=test-cluster.sh

@@ -437,6 +437,53 @@ pub async fn operator_service_account_client() -> Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
+/// Writes to `path` a kubeconfig for the current cluster that authenticates
+/// as the operator's ServiceAccount from `deploy/` (applied first): what a
+/// separate operator process runs as in a cluster.
+pub async fn operator_service_account_kubeconfig(path: &std::path::Path) -> Result<()> {
+    use kube::config::{AuthInfo, Kubeconfig, NamedAuthInfo, NamedContext};
+    kubectl_apply("config/crd/bases")?;
+    kubectl_apply("deploy")?;
+    let token = service_account_token("k8s-oci-operator", "k8s-oci-operator").await?;
+    let current = Kubeconfig::read().context("reading KUBECONFIG (source .sandbox/test/env)")?;
+    let context = current
+        .current_context
+        .as_ref()
+        .and_then(|name| current.contexts.iter().find(|c| &c.name == name))
+        .and_then(|c| c.context.clone())
+        .context("the kubeconfig has no current context")?;
+    let cluster = current
+        .clusters
+        .iter()
+        .find(|c| c.name == context.cluster)
+        .cloned()
+        .context("the current context's cluster is not in the kubeconfig")?;
+    let operator = Kubeconfig {
+        clusters: vec![cluster],
+        auth_infos: vec![NamedAuthInfo {
+            name: "operator".into(),
+            auth_info: Some(AuthInfo {
+                token: Some(token.into()),
+                ..Default::default()
+            }),
+            other: Default::default(),
+        }],
+        contexts: vec![NamedContext {
+            name: "operator".into(),
+            context: Some(kube::config::Context {
+                user: Some("operator".into()),
+                namespace: None,
+                ..context
+            }),
+            other: Default::default(),
+        }],
+        current_context: Some("operator".into()),
+        ..Default::default()
+    };
+    std::fs::write(path, serde_yaml::to_string(&operator)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// A fresh token (one hour) of ServiceAccount `namespace/name`.
 pub async fn service_account_token(namespace: &str, name: &str) -> Result<String> {
     use k8s_openapi::api::authentication::v1::TokenRequest;
@@ -521,6 +568,18 @@ impl OperatorProcess {
         env: &[(&str, &str)],
     ) -> Result<Self> {
         let bin = operator_binary().await?;
+        Self::start_binary(&bin, sb, name, leader_election, env)
+    }
+
+    /// [`OperatorProcess::start_with_env`] with a binary of the caller's
+    /// (e.g. the one inside the built image).
+    pub fn start_binary(
+        bin: &std::path::Path,
+        sb: &OperatorSandbox,
+        name: &str,
+        leader_election: bool,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let config = oci_emulator::crate_dir()
             .join("testdata")
             .join("oci-config");
