@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::oci::{HttpOciClient, Limits, OciCredentials, OciError, region_endpoint};
+use crate::oci::{
+    ApiKey, HttpOciClient, Limits, OciCredentials, OciError, SignerImplementation, region_endpoint,
+};
 
 /// The shipped per-namespace cap: enough for a team's services, well under
 /// OCI's default regional limit of reserved public IPs, so no one namespace
@@ -35,6 +37,11 @@ pub struct RunConfig {
     /// Profile in the OCI config file.
     #[arg(long, env = "OCI_PROFILE", default_value = "DEFAULT")]
     pub oci_profile: String,
+
+    /// Which implementation signs API-key requests: the project's own
+    /// (`builtin`) or, in builds with the `oci-rust-sdk` feature, oci-rust-sdk's.
+    #[arg(long, env = "OCI_SIGNER", value_enum, default_value = "builtin")]
+    pub oci_signer: SignerImplementation,
 
     /// OCI region (e.g. eu-frankfurt-1); defaults to the config file's or the instance's.
     #[arg(long, env = "OCI_REGION")]
@@ -165,9 +172,10 @@ impl RunConfig {
         }
     }
 
-    /// The OCI client these settings describe.
-    pub async fn oci_client(&self) -> Result<HttpOciClient, OciError> {
-        let credentials = match self.auth {
+    /// The credentials these settings name, and where they came from (for
+    /// messages: the config file and profile, or the metadata service).
+    pub async fn oci_credentials(&self) -> Result<(OciCredentials, String), OciError> {
+        match self.auth {
             AuthMode::ConfigFile => {
                 let path = match &self.oci_config_file {
                     Some(p) => p.clone(),
@@ -177,10 +185,22 @@ impl RunConfig {
                         )
                     })?,
                 };
-                OciCredentials::from_config_file(&path, &self.oci_profile)?
+                let key = ApiKey::from_config_file(&path, &self.oci_profile)?;
+                Ok((
+                    OciCredentials::api_key_with(key, self.oci_signer)?,
+                    format!("{} [{}]", path.display(), self.oci_profile),
+                ))
             }
-            AuthMode::InstancePrincipal => OciCredentials::instance_principals().await?,
-        };
+            AuthMode::InstancePrincipal => Ok((
+                OciCredentials::instance_principals().await?,
+                "the instance metadata service".to_string(),
+            )),
+        }
+    }
+
+    /// The OCI client these settings describe.
+    pub async fn oci_client(&self) -> Result<HttpOciClient, OciError> {
+        let (credentials, _) = self.oci_credentials().await?;
         let endpoint = match (&self.endpoint, &self.region) {
             (Some(e), _) => e.clone(),
             (None, Some(r)) => region_endpoint(r),

@@ -11,7 +11,7 @@
 //! - [`cache`]: what spares calls between passes (our own status writes, a
 //!   shared listing of the compartment's public IPs).
 //! - [`oci`]: the narrow OCI networking interface the operator uses, and its
-//!   implementation over HTTP with oci-rust-sdk's request signing.
+//!   implementation over HTTP, signed by the project's own signer.
 //! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
 //!   assignment eligibility); [`policy_cli`]: `k8s-oci-operator policy eval`.
 //! - [`health`]: the probes (`/healthz`, `/readyz`) and `/metrics`;

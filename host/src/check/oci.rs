@@ -157,28 +157,7 @@ pub async fn check(config: &RunConfig, probe_writes: bool) -> Vec<CheckLine> {
 
 /// The credentials `config` names, and where they came from.
 async fn load_credentials(config: &RunConfig) -> OciResult<(OciCredentials, String)> {
-    match config.auth {
-        AuthMode::ConfigFile => {
-            let path = match &config.oci_config_file {
-                Some(path) => path.clone(),
-                None => OciCredentials::default_config_path().ok_or_else(|| {
-                    OciError::Config(
-                        "no OCI config file: OCI_CONFIG_FILE is unset and there is no HOME for ~/.oci/config"
-                            .into(),
-                    )
-                })?,
-            };
-            let credentials = OciCredentials::from_config_file(&path, &config.oci_profile)?;
-            Ok((
-                credentials,
-                format!("{} [{}]", path.display(), config.oci_profile),
-            ))
-        }
-        AuthMode::InstancePrincipal => Ok((
-            OciCredentials::instance_principals().await?,
-            "the instance metadata service".to_string(),
-        )),
-    }
+    config.oci_credentials().await
 }
 
 /// The endpoint and the setting it comes from; as `RunConfig::oci_client`
@@ -244,10 +223,16 @@ pub fn credentials_fix(mode: AuthMode, profile: &str, message: &str) -> String {
         )
     } else if message.starts_with("cannot read key_file") {
         "key_file must name a readable private key file; a relative path is relative to the config file's directory".into()
-    } else if message.contains("pass_phrase") || message.contains("encrypted") {
-        "decrypt the key (`openssl pkey -in key.pem -out key-decrypted.pem`) and point key_file at it".into()
+    } else if message.contains("give its passphrase") {
+        format!("add `pass_phrase=...` (the key's passphrase) to profile [{profile}]")
+    } else if message.contains("cannot decrypt the private key") {
+        format!("pass_phrase in profile [{profile}] does not decrypt key_file: correct it")
+    } else if message.contains("legacy OpenSSL format") {
+        "convert the key to encrypted PKCS#8 (`openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out key8.pem`) and point key_file at it".into()
+    } else if message.contains("not encrypted") {
+        format!("remove pass_phrase from profile [{profile}]: key_file is not encrypted")
     } else if message.contains("private key") {
-        "key_file must be the unencrypted RSA private key (PEM, PKCS#1 or PKCS#8) of the API key whose fingerprint is in the profile".into()
+        "key_file must be the RSA private key (PEM: PKCS#8, PKCS#1 or encrypted PKCS#8 with pass_phrase; 2048 bits or more) of the API key whose fingerprint is in the profile".into()
     } else {
         "check OCI_CONFIG_FILE, OCI_PROFILE and the profile's user, fingerprint, key_file and tenancy".into()
     }

@@ -1,76 +1,95 @@
-//! Credentials for signing OCI requests, handed to oci-rust-sdk's `RequestSigner`.
+//! Credentials for signing OCI requests, behind one trait ([`RequestSigner`])
+//! with two implementations:
 //!
-//! Three sources: an OCI config file (API key), key material in memory, and
-//! instance principals. We parse the config file ourselves instead of using
-//! oci-rust-sdk's `ConfigFileAuthProvider` because that one resolves a relative
-//! `key_file` against the working directory (we resolve it against the config
-//! file's directory, so a config can travel with its key), does not apply the
-//! `[DEFAULT]` profile to other profiles, and hands PKCS#1 keys to a signer that
-//! only reads PKCS#8.
+//! - the project's own ([`super::sign`], Apache-2.0): API keys, the default;
+//! - oci-rust-sdk's (AGPL-3.0), with the cargo feature `oci-rust-sdk`
+//!   (`--oci-signer oci-rust-sdk`), kept so both can be tested against the
+//!   emulator's verifier; it also provides instance principals until our own
+//!   provider exists.
+//!
+//! We parse the OCI config file ourselves: a relative `key_file` is resolved
+//! against the config file's directory (so a config can travel with its key)
+//! and `[DEFAULT]` applies to every profile, as OCI's SDKs do.
 
 use super::error::{OciError, OciResult};
-use oci_rust_sdk::auth::{AuthProvider, InstancePrincipalsAuthProvider};
-use rsa::RsaPrivateKey;
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use super::sign::{SigningKey, sign_request};
+use async_trait::async_trait;
+use reqwest::Method;
+use reqwest::header::HeaderMap;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use url::Url;
 
-/// Where signing keys come from.
-#[derive(Clone)]
-pub(crate) enum SigningSource {
-    /// A fixed API key: keyId `tenancy/user/fingerprint` and a PKCS#8 PEM.
-    ApiKey(Arc<ApiKey>),
-    /// Keys that rotate (instance principals): ask the provider on every request.
-    Rotating(Arc<dyn AuthProvider>),
+/// Signs one request in place (date, host, body headers, authorization).
+/// Errors are plain text and never contain key material.
+#[async_trait]
+pub(crate) trait RequestSigner: Send + Sync {
+    async fn sign(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &mut HeaderMap,
+        body: Option<&[u8]>,
+    ) -> Result<(), String>;
 }
 
-/// Credentials for [`super::HttpOciClient`]. `Debug` never shows key material.
-#[derive(Clone)]
-pub struct OciCredentials {
-    pub(crate) source: SigningSource,
-    region: Option<String>,
+/// Which implementation signs API-key requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignerImplementation {
+    /// The project's own signer (Apache-2.0).
+    #[default]
+    Builtin,
+    /// oci-rust-sdk's signer (AGPL-3.0); only in builds with the
+    /// `oci-rust-sdk` cargo feature.
+    #[cfg(feature = "oci-rust-sdk")]
+    OciRustSdk,
 }
 
-impl fmt::Debug for OciCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.source {
-            SigningSource::ApiKey(key) => format!("ApiKey({})", key.key_id),
-            SigningSource::Rotating(_) => "InstancePrincipals".to_string(),
-        };
-        f.debug_struct("OciCredentials")
-            .field("source", &kind)
-            .field("region", &self.region)
-            .finish()
+impl SignerImplementation {
+    /// The implementations this build has.
+    pub fn available() -> &'static [Self] {
+        &[
+            Self::Builtin,
+            #[cfg(feature = "oci-rust-sdk")]
+            Self::OciRustSdk,
+        ]
     }
 }
 
-impl OciCredentials {
-    /// An API key held in memory. `private_key_pem` may be PKCS#8
-    /// (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`); encrypted keys
-    /// are not supported.
-    pub fn from_api_key(
-        tenancy: &str,
-        user: &str,
-        fingerprint: &str,
-        private_key_pem: &str,
-        region: Option<String>,
-    ) -> OciResult<Self> {
-        let key = ApiKey {
-            key_id: format!("{tenancy}/{user}/{fingerprint}"),
-            pkcs8_pem: to_pkcs8_pem(private_key_pem)?,
-        };
-        Ok(Self {
-            source: SigningSource::ApiKey(Arc::new(key)),
-            region,
-        })
+/// An API key as OCI's config file or a Secret of separate fields gives it.
+/// `Debug` shows the keyId only.
+#[derive(Clone)]
+pub struct ApiKey {
+    pub tenancy: String,
+    pub user: String,
+    pub fingerprint: String,
+    /// PEM: PKCS#8, PKCS#1, or encrypted PKCS#8 with `passphrase`.
+    pub private_key_pem: String,
+    pub passphrase: Option<String>,
+    pub region: Option<String>,
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("key_id", &self.key_id())
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKey {
+    /// `tenancy/user/fingerprint`, the keyId OCI looks the key up by.
+    pub fn key_id(&self) -> String {
+        format!("{}/{}/{}", self.tenancy, self.user, self.fingerprint)
     }
 
     /// Reads `profile` of an OCI config file (`user`, `fingerprint`, `key_file`,
-    /// `tenancy`, optional `region`). Values of `[DEFAULT]` apply to every
-    /// profile; a relative `key_file` is relative to the config file's directory.
+    /// `tenancy`, optional `region` and `pass_phrase`). Values of `[DEFAULT]`
+    /// apply to every profile; a relative `key_file` is relative to the config
+    /// file's directory.
     pub fn from_config_file(path: &Path, profile: &str) -> OciResult<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             OciError::Config(format!("cannot read OCI config {}: {e}", path.display()))
@@ -89,24 +108,98 @@ impl OciCredentials {
                 ))
             })
         };
-        if values.get("pass_phrase").is_some_and(|p| !p.is_empty()) {
-            return Err(OciError::Config(
-                "encrypted private keys (pass_phrase) are not supported; \
-                 decrypt the key with `openssl pkey`"
-                    .to_string(),
-            ));
-        }
         let key_file = resolve_key_file(path, &get("key_file")?);
         let pem = std::fs::read_to_string(&key_file).map_err(|e| {
             OciError::Config(format!("cannot read key_file {}: {e}", key_file.display()))
         })?;
-        Self::from_api_key(
-            &get("tenancy")?,
-            &get("user")?,
-            &get("fingerprint")?,
-            &pem,
-            values.get("region").cloned(),
-        )
+        Ok(Self {
+            tenancy: get("tenancy")?,
+            user: get("user")?,
+            fingerprint: get("fingerprint")?,
+            private_key_pem: pem,
+            passphrase: values.get("pass_phrase").filter(|p| !p.is_empty()).cloned(),
+            region: values.get("region").cloned(),
+        })
+    }
+}
+
+/// Credentials for [`super::HttpOciClient`]. `Debug` never shows key material.
+#[derive(Clone)]
+pub struct OciCredentials {
+    pub(crate) signer: Arc<dyn RequestSigner>,
+    /// The API key's keyId; `None` for session-token credentials.
+    key_id: Option<String>,
+    /// What signs, for logs: e.g. `api key (builtin signer)`.
+    description: &'static str,
+    region: Option<String>,
+}
+
+impl fmt::Debug for OciCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OciCredentials")
+            .field("signer", &self.description)
+            .field("key_id", &self.key_id)
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+impl OciCredentials {
+    /// An API key signed by the project's own signer.
+    pub fn api_key(key: ApiKey) -> OciResult<Self> {
+        let signing_key = SigningKey::from_pem(&key.private_key_pem, key.passphrase.as_deref())
+            .map_err(|e| OciError::Config(format!("private key of {}: {e}", key.key_id())))?;
+        Ok(Self {
+            signer: Arc::new(ApiKeySigner {
+                key_id: key.key_id(),
+                key: signing_key,
+            }),
+            key_id: Some(key.key_id()),
+            description: "api key (builtin signer)",
+            region: key.region,
+        })
+    }
+
+    /// An API key signed by the chosen implementation.
+    pub fn api_key_with(key: ApiKey, implementation: SignerImplementation) -> OciResult<Self> {
+        match implementation {
+            SignerImplementation::Builtin => Self::api_key(key),
+            #[cfg(feature = "oci-rust-sdk")]
+            SignerImplementation::OciRustSdk => {
+                let key_id = key.key_id();
+                let region = key.region.clone();
+                Ok(Self {
+                    signer: super::sdk_signer::api_key(key)?,
+                    key_id: Some(key_id),
+                    description: "api key (oci-rust-sdk signer)",
+                    region,
+                })
+            }
+        }
+    }
+
+    /// An API key held in memory, unencrypted (PKCS#8 or PKCS#1 PEM).
+    pub fn from_api_key(
+        tenancy: &str,
+        user: &str,
+        fingerprint: &str,
+        private_key_pem: &str,
+        region: Option<String>,
+    ) -> OciResult<Self> {
+        Self::api_key(ApiKey {
+            tenancy: tenancy.into(),
+            user: user.into(),
+            fingerprint: fingerprint.into(),
+            private_key_pem: private_key_pem.into(),
+            passphrase: None,
+            region,
+        })
+    }
+
+    /// `profile` of an OCI config file (see [`ApiKey::from_config_file`]),
+    /// signed by the builtin signer.
+    pub fn from_config_file(path: &Path, profile: &str) -> OciResult<Self> {
+        Self::api_key(ApiKey::from_config_file(path, profile)?)
     }
 
     /// The config file named by `OCI_CONFIG_FILE`, else `~/.oci/config`.
@@ -118,16 +211,25 @@ impl OciCredentials {
     }
 
     /// Instance principals: certificates from the instance metadata service,
-    /// exchanged for a session token that oci-rust-sdk refreshes itself.
+    /// exchanged for a session token. Provided by oci-rust-sdk for now, so
+    /// only in builds with the `oci-rust-sdk` feature.
     pub async fn instance_principals() -> OciResult<Self> {
-        let provider = InstancePrincipalsAuthProvider::new()
-            .await
-            .map_err(|e| OciError::Config(format!("instance principals: {e}")))?;
-        let region = provider.region().to_string();
-        Ok(Self {
-            source: SigningSource::Rotating(Arc::new(provider)),
-            region: Some(region),
-        })
+        #[cfg(feature = "oci-rust-sdk")]
+        {
+            let (signer, region) = super::sdk_signer::instance_principals().await?;
+            Ok(Self {
+                signer,
+                key_id: None,
+                description: "instance principals (oci-rust-sdk)",
+                region: Some(region),
+            })
+        }
+        #[cfg(not(feature = "oci-rust-sdk"))]
+        Err(OciError::Config(
+            "instance principals are not in this build (built without the oci-rust-sdk \
+             feature); use an API key (--auth config-file)"
+                .into(),
+        ))
     }
 
     /// The region named by the credentials (config file or instance metadata).
@@ -139,54 +241,36 @@ impl OciCredentials {
     /// API key; `None` for rotating credentials (instance principals), whose
     /// keyId is a session token. Never key material: safe to print.
     pub fn key_id(&self) -> Option<&str> {
-        match &self.source {
-            SigningSource::ApiKey(key) => Some(&key.key_id),
-            SigningSource::Rotating(_) => None,
-        }
+        self.key_id.as_deref()
     }
 }
 
-/// A fixed API key, in the form oci-rust-sdk's signer accepts.
-pub(crate) struct ApiKey {
+/// The builtin signer with a fixed API key.
+struct ApiKeySigner {
     key_id: String,
-    pkcs8_pem: String,
+    key: SigningKey,
 }
 
-impl AuthProvider for ApiKey {
-    fn get_key_id(&self) -> String {
-        self.key_id.clone()
+#[async_trait]
+impl RequestSigner for ApiKeySigner {
+    async fn sign(
+        &self,
+        method: &Method,
+        url: &Url,
+        headers: &mut HeaderMap,
+        body: Option<&[u8]>,
+    ) -> Result<(), String> {
+        sign_request(
+            &self.key_id,
+            &self.key,
+            method,
+            url,
+            headers,
+            body,
+            chrono::Utc::now(),
+        )
+        .map_err(|e| e.to_string())
     }
-
-    fn get_private_key(&self) -> &str {
-        &self.pkcs8_pem
-    }
-
-    fn get_passphrase(&self) -> Option<&str> {
-        None
-    }
-}
-
-/// Converts a PKCS#1 RSA key to PKCS#8 (the only form oci-rust-sdk reads) and
-/// checks that a PKCS#8 key parses. Errors never quote the key.
-pub(crate) fn to_pkcs8_pem(pem: &str) -> OciResult<String> {
-    let pem = pem.trim();
-    if pem.contains("ENCRYPTED") {
-        return Err(OciError::Config(
-            "encrypted private keys are not supported; decrypt the key with `openssl pkey`"
-                .to_string(),
-        ));
-    }
-    let key = if pem.contains("BEGIN RSA PRIVATE KEY") {
-        RsaPrivateKey::from_pkcs1_pem(pem)
-            .map_err(|e| OciError::Config(format!("invalid PKCS#1 RSA private key: {e}")))?
-    } else {
-        RsaPrivateKey::from_pkcs8_pem(pem)
-            .map_err(|e| OciError::Config(format!("invalid PKCS#8 private key: {e}")))?
-    };
-    let encoded = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| OciError::Config(format!("cannot encode private key: {e}")))?;
-    Ok(encoded.to_string())
 }
 
 /// The key/value pairs of `profile`, with `[DEFAULT]` values underneath.
@@ -238,7 +322,6 @@ fn resolve_key_file(config_path: &Path, key_file: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::pkcs1::EncodeRsaPrivateKey;
 
     #[test]
     fn profiles_inherit_default() {
@@ -255,25 +338,5 @@ mod tests {
         assert_eq!(resolved, PathBuf::from("/etc/oci/keys/k.pem"));
         let absolute = resolve_key_file(Path::new("/etc/oci/config"), "/k.pem");
         assert_eq!(absolute, PathBuf::from("/k.pem"));
-    }
-
-    #[test]
-    fn pkcs1_keys_become_pkcs8() {
-        let mut rng = rand::thread_rng();
-        let key = RsaPrivateKey::new(&mut rng, 1024).expect("key generation");
-        let pkcs1 = key.to_pkcs1_pem(LineEnding::LF).expect("pkcs1");
-        let converted = to_pkcs8_pem(&pkcs1).expect("converts");
-        assert!(converted.contains("BEGIN PRIVATE KEY"));
-        assert_eq!(
-            RsaPrivateKey::from_pkcs8_pem(&converted).expect("parses"),
-            key
-        );
-    }
-
-    #[test]
-    fn bad_keys_are_config_errors_without_key_text() {
-        let err = to_pkcs8_pem("-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----")
-            .expect_err("garbage");
-        assert!(!err.to_string().contains("c2VjcmV0"));
     }
 }

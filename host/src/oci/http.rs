@@ -1,17 +1,16 @@
-//! [`HttpOciClient`]: the [`OciNetwork`] calls over HTTP, signed with
-//! oci-rust-sdk's `RequestSigner`.
+//! [`HttpOciClient`]: the [`OciNetwork`] calls over HTTP, each signed by the
+//! credentials' [`RequestSigner`].
 //!
-//! We build requests ourselves (rather than through oci-rust-sdk's client)
-//! because the signer must see the opc-retry-token and if-match headers, and
-//! because the endpoint must be configurable (the emulator speaks plain HTTP).
+//! We build requests ourselves (rather than through an SDK's client) because
+//! the signer must see the opc-retry-token and if-match headers, and because
+//! the endpoint must be configurable (the emulator speaks plain HTTP).
 
 use super::OciNetwork;
-use super::auth::{OciCredentials, SigningSource};
+use super::auth::{OciCredentials, RequestSigner};
 use super::error::{OciError, OciResult};
 use super::model::*;
 use super::request::*;
 use async_trait::async_trait;
-use oci_rust_sdk::auth::RequestSigner;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
@@ -30,20 +29,12 @@ pub fn region_endpoint(region: &str) -> String {
     format!("https://iaas.{region}.oraclecloud.com")
 }
 
-/// Signs requests: once-parsed key for API keys, a fresh signer per request for
-/// rotating credentials (instance principals block on their own refresh, so
-/// they run on the blocking pool).
-enum Signer {
-    Fixed(Arc<RequestSigner>),
-    Rotating(Arc<dyn oci_rust_sdk::auth::AuthProvider>),
-}
-
 /// [`OciNetwork`] over HTTP(S).
 pub struct HttpOciClient {
     http: reqwest::Client,
     /// `<endpoint>/20160918`, without trailing slash.
     base: Url,
-    signer: Signer,
+    signer: Arc<dyn RequestSigner>,
     page_limit: u32,
 }
 
@@ -60,14 +51,7 @@ impl HttpOciClient {
     /// `http://127.0.0.1:<port>`); every request gives up after `timeout`.
     pub fn new(credentials: OciCredentials, endpoint: &str, timeout: Duration) -> OciResult<Self> {
         let base = api_base(endpoint)?;
-        let signer = match credentials.source {
-            SigningSource::ApiKey(key) => {
-                Signer::Fixed(Arc::new(RequestSigner::new(key).map_err(|e| {
-                    OciError::Config(format!("unusable private key: {e}"))
-                })?))
-            }
-            SigningSource::Rotating(provider) => Signer::Rotating(provider),
-        };
+        let signer = credentials.signer;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -172,33 +156,10 @@ impl HttpOciClient {
         headers: &mut HeaderMap,
         body: Option<&[u8]>,
     ) -> OciResult<()> {
-        let signing_error = |e: String| OciError::Signing {
-            operation,
-            message: e,
-        };
-        match &self.signer {
-            Signer::Fixed(signer) => signer
-                .sign_request(method.as_str(), url, headers, body)
-                .map_err(|e| signing_error(e.to_string())),
-            Signer::Rotating(provider) => {
-                let provider = provider.clone();
-                let (method, url) = (method.as_str().to_string(), url.clone());
-                let body = body.map(<[u8]>::to_vec);
-                let mut owned = std::mem::take(headers);
-                let signed = tokio::task::spawn_blocking(move || {
-                    let signer = RequestSigner::new(provider).map_err(|e| e.to_string())?;
-                    signer
-                        .sign_request(&method, &url, &mut owned, body.as_deref())
-                        .map_err(|e| e.to_string())?;
-                    Ok::<_, String>(owned)
-                })
-                .await
-                .map_err(|e| signing_error(e.to_string()))?
-                .map_err(signing_error)?;
-                *headers = signed;
-                Ok(())
-            }
-        }
+        self.signer
+            .sign(method, url, headers, body)
+            .await
+            .map_err(|message| OciError::Signing { operation, message })
     }
 
     /// Follows `opc-next-page` until the list is complete.

@@ -2,18 +2,23 @@
 //!
 //! - [`OciNetwork`]: the calls, in terms of our own small models ([`model`]),
 //!   so operator logic never sees SDK types and tests can fake the trait.
-//! - [`HttpOciClient`]: the implementation over HTTP, signed with oci-rust-sdk.
-//! - [`OciCredentials`]: API key (config file or in memory) or instance principals.
+//! - [`HttpOciClient`]: the implementation over HTTP.
+//! - [`OciCredentials`]: API key (config file, Secret fields or in memory) or
+//!   instance principals, each with a request signer ([`sign`] is ours).
 //! - [`OciError`]: typed errors with status, OCI code and opc-request-id.
 
 mod auth;
 mod error;
 mod http;
+mod legacy_pem;
 mod limit;
 pub mod model;
 mod request;
+#[cfg(feature = "oci-rust-sdk")]
+mod sdk_signer;
+pub mod sign;
 
-pub use auth::OciCredentials;
+pub use auth::{ApiKey, OciCredentials, SignerImplementation};
 pub use error::{OciError, OciResult};
 pub use http::{HttpOciClient, region_endpoint};
 pub(crate) use limit::Counted;

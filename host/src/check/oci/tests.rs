@@ -532,14 +532,46 @@ fn check_credentials_fix_names_the_file_profile_and_field() {
     .expect("write");
     let (fix, message) = fix_for("DEFAULT");
     assert!(!message.contains("not a key"), "never quotes the key");
-    assert!(fix.contains("unencrypted RSA private key"), "{fix}");
+    assert!(fix.contains("RSA private key (PEM"), "{fix}");
 
+    // An encrypted key: without pass_phrase, with a wrong one, and a
+    // pass_phrase given for a plain key.
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("key");
+    let encrypted = rsa::pkcs8::EncodePrivateKey::to_pkcs8_encrypted_pem(
+        &key,
+        &mut rand::thread_rng(),
+        "right",
+        rsa::pkcs8::LineEnding::LF,
+    )
+    .expect("encrypts");
+    std::fs::write(dir.join("key.pem"), encrypted.as_bytes()).expect("write");
     std::fs::write(
         &config,
-        "[DEFAULT]\nuser=u\ntenancy=t\nfingerprint=f\nkey_file=key.pem\npass_phrase=x\n",
+        "[DEFAULT]\nuser=u\ntenancy=t\nfingerprint=f\nkey_file=key.pem\n",
     )
     .expect("write");
     let (fix, _) = fix_for("DEFAULT");
-    assert!(fix.contains("openssl pkey"), "{fix}");
+    assert!(fix.contains("add `pass_phrase=...`"), "{fix}");
+    std::fs::write(
+        &config,
+        "[DEFAULT]\nuser=u\ntenancy=t\nfingerprint=f\nkey_file=key.pem\npass_phrase=wrong\n",
+    )
+    .expect("write");
+    let (fix, _) = fix_for("DEFAULT");
+    assert!(fix.contains("does not decrypt"), "{fix}");
+    std::fs::write(
+        &config,
+        "[DEFAULT]\nuser=u\ntenancy=t\nfingerprint=f\nkey_file=key.pem\npass_phrase=right\n",
+    )
+    .expect("write");
+    assert!(
+        OciCredentials::from_config_file(&config, "DEFAULT").is_ok(),
+        "the right passphrase opens the key"
+    );
+    let plain =
+        rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, rsa::pkcs8::LineEnding::LF).expect("pem");
+    std::fs::write(dir.join("key.pem"), plain.as_bytes()).expect("write");
+    let (fix, _) = fix_for("DEFAULT");
+    assert!(fix.contains("remove pass_phrase"), "{fix}");
     let _ = std::fs::remove_dir_all(&dir);
 }
