@@ -484,6 +484,22 @@ pub async fn operator_service_account_kubeconfig(path: &std::path::Path) -> Resu
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Writes `dir/kubeconfig`: the test cluster's kubeconfig (`KUBECONFIG`) with
+/// every user authenticating by `token` (e.g. a ServiceAccount's).
+pub fn kubeconfig_with_token(dir: &std::path::Path, token: &str) -> Result<std::path::PathBuf> {
+    let path = std::env::var("KUBECONFIG").context("KUBECONFIG (source the test env)")?;
+    let mut config: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path)?)?;
+    let Some(users) = config["users"].as_sequence_mut() else {
+        anyhow::bail!("the kubeconfig has no users");
+    };
+    for user in users {
+        user["user"] = serde_yaml::to_value(serde_json::json!({ "token": token }))?;
+    }
+    let file = dir.join("kubeconfig");
+    std::fs::write(&file, serde_yaml::to_string(&config)?)?;
+    Ok(file)
+}
+
 /// A fresh token (one hour) of ServiceAccount `namespace/name`.
 pub async fn service_account_token(namespace: &str, name: &str) -> Result<String> {
     use k8s_openapi::api::authentication::v1::TokenRequest;

@@ -9,12 +9,13 @@
 //! current.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use integration_tests::probes::free_port;
 use integration_tests::{
-    COMPARTMENT, SPECIFIC_ID, client, kubectl_apply, operator_binary, service_account_token,
+    COMPARTMENT, SPECIFIC_ID, client, kubeconfig_with_token, kubectl_apply, operator_binary,
+    service_account_token,
 };
 use k8s_oci_operator::check::{kubernetes as k8s_check, oci as oci_check};
 use k8s_openapi::api::core::v1::ServiceAccount;
@@ -134,21 +135,6 @@ async fn check(emulator: &EmulatorHandle, env: &[(&str, &str)], args: &[&str]) -
         );
     }
     Ok(run)
-}
-
-/// A kubeconfig for the test cluster that authenticates with `token`.
-fn kubeconfig_with_token(dir: &Path, token: &str) -> Result<PathBuf> {
-    let path = std::env::var("KUBECONFIG").context("KUBECONFIG (source the test env)")?;
-    let mut config: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path)?)?;
-    let Some(users) = config["users"].as_sequence_mut() else {
-        bail!("the kubeconfig has no users");
-    };
-    for user in users {
-        user["user"] = serde_yaml::to_value(json!({ "token": token }))?;
-    }
-    let file = dir.join("kubeconfig");
-    std::fs::write(&file, serde_yaml::to_string(&config)?)?;
-    Ok(file)
 }
 
 fn statuses(run: &Run) -> Result<Vec<(String, String)>> {

@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail, ensure};
 use integration_tests::probes::{free_port, sample, scrape};
 use integration_tests::{
-    COMPARTMENT, OperatorSandbox, built_policies, is_live, operator_binary, repo_root, rip_yaml,
-    service_account_token,
+    COMPARTMENT, OperatorSandbox, built_policies, is_live, kubeconfig_with_token, operator_binary,
+    repo_root, rip_yaml, service_account_token,
 };
 use k8s_oci_operator::api::crd::State;
 use k8s_oci_operator::decide::ownership::TAG_CLUSTER;
@@ -483,21 +483,6 @@ impl Drop for Release {
     fn drop(&mut self) {
         let _ = helm(&["uninstall", &self.name, "--namespace", &self.namespace]);
     }
-}
-
-/// A kubeconfig for the test cluster that authenticates with `token`.
-fn kubeconfig_with_token(dir: &Path, token: &str) -> Result<PathBuf> {
-    let path = std::env::var("KUBECONFIG").context("KUBECONFIG (source the test env)")?;
-    let mut config: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path)?)?;
-    let Some(users) = config["users"].as_sequence_mut() else {
-        bail!("the kubeconfig has no users");
-    };
-    for user in users {
-        user["user"] = serde_yaml::to_value(json!({ "token": token }))?;
-    }
-    let file = dir.join("kubeconfig");
-    std::fs::write(&file, serde_yaml::to_string(&config)?)?;
-    Ok(file)
 }
 
 /// The operator as the chart's pod would run: its container's args, the

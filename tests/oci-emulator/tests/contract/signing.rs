@@ -11,7 +11,6 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use std::time::Duration;
 
 const TENANCY: &str = "ocid1.tenancy.oc1..sandbox";
 const USER: &str = "ocid1.user.oc1..sandbox";
@@ -28,12 +27,7 @@ fn fresh_key() -> RsaPrivateKey {
 fn client_with(env: &Env, fingerprint: &str, pem: &str) -> HttpOciClient {
     let credentials =
         OciCredentials::from_api_key(TENANCY, USER, fingerprint, pem, None).expect("credentials");
-    HttpOciClient::new(
-        credentials,
-        &env.emulator.base_url(),
-        Duration::from_secs(5),
-    )
-    .expect("client")
+    client_signing_with(&env.emulator, credentials)
 }
 
 fn assert_401(error: k8s_oci_operator::oci::OciError) {
@@ -96,12 +90,7 @@ async fn pkcs1_keys_and_runtime_registration_work() {
         None,
     )
     .expect("credentials");
-    let client = HttpOciClient::new(
-        credentials,
-        &env.emulator.base_url(),
-        Duration::from_secs(5),
-    )
-    .expect("client");
+    let client = client_signing_with(&env.emulator, credentials);
     client
         .get_public_ip(SPECIFIC_IP_ID)
         .await
@@ -264,13 +253,7 @@ async fn every_signer_passes_the_verifier() {
             region: None,
         };
         let credentials = OciCredentials::api_key_with(key, implementation).expect("credentials");
-        let client = HttpOciClient::new(
-            credentials,
-            &env.emulator.base_url(),
-            Duration::from_secs(5),
-        )
-        .expect("client")
-        .with_page_limit(1);
+        let client = client_signing_with(&env.emulator, credentials).with_page_limit(1);
         let ip = client.get_public_ip(SPECIFIC_IP_ID).await.expect("GET");
         let address = ip.ip_address.clone().expect("an address");
         let by_address = client
@@ -342,12 +325,7 @@ async fn encrypted_keys_with_pass_phrase_work() {
     .expect("write");
     let credentials =
         OciCredentials::from_config_file(&dir.join("config"), "DEFAULT").expect("decrypts");
-    let client = HttpOciClient::new(
-        credentials,
-        &env.emulator.base_url(),
-        Duration::from_secs(5),
-    )
-    .expect("client");
+    let client = client_signing_with(&env.emulator, credentials);
     client
         .get_public_ip(SPECIFIC_IP_ID)
         .await

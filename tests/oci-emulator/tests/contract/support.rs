@@ -47,6 +47,14 @@ pub fn sandbox_seed() -> Seed {
 pub fn client_for(emulator: &EmulatorHandle) -> HttpOciClient {
     let credentials =
         OciCredentials::from_config_file(&testdata("oci-config"), "DEFAULT").expect("config");
+    client_signing_with(emulator, credentials)
+}
+
+/// A client of `emulator` signing with `credentials`.
+pub fn client_signing_with(
+    emulator: &EmulatorHandle,
+    credentials: OciCredentials,
+) -> HttpOciClient {
     HttpOciClient::new(credentials, &emulator.base_url(), Duration::from_secs(5)).expect("client")
 }
 
