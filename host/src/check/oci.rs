@@ -110,7 +110,7 @@ pub struct Target {
 
 /// Every OCI check, in order. Never fails: each problem is a line.
 pub async fn check(config: &RunConfig, probe_writes: bool) -> Vec<CheckLine> {
-    let credentials = load_credentials(config).await;
+    let credentials = config.oci_credentials().await;
     let mut lines = vec![credentials_line(config, &credentials)];
     let Ok((credentials, _)) = credentials else {
         lines.extend(skipped(config, "the OCI credentials did not load"));
@@ -153,11 +153,6 @@ pub async fn check(config: &RunConfig, probe_writes: bool) -> Vec<CheckLine> {
     };
     lines.extend(probe(&client, &target, probe_writes).await);
     lines
-}
-
-/// The credentials `config` names, and where they came from.
-async fn load_credentials(config: &RunConfig) -> OciResult<(OciCredentials, String)> {
-    config.oci_credentials().await
 }
 
 /// The endpoint and the setting it comes from; as `RunConfig::oci_client`
