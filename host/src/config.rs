@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::oci::{
-    ApiKey, HttpOciClient, Limits, OciCredentials, OciError, SignerImplementation, region_endpoint,
+    ApiKeyFields, AuthEndpoints, HttpOciClient, Limits, OciCredentials, OciError,
+    SignerImplementation, api_key_fields, region_endpoint,
 };
 
 /// The shipped per-namespace cap: enough for a team's services, well under
@@ -38,12 +39,64 @@ pub struct RunConfig {
     #[arg(long, env = "OCI_PROFILE", default_value = "DEFAULT")]
     pub oci_profile: String,
 
-    /// Which implementation signs API-key requests: the project's own
-    /// (`builtin`) or, in builds with the `oci-rust-sdk` feature, oci-rust-sdk's.
+    /// `--auth api-key`: OCID of the API key's tenancy.
+    #[arg(long, env = api_key_fields::TENANCY_ENV)]
+    pub tenancy_id: Option<String>,
+
+    /// `--auth api-key`: OCID of the user the API key belongs to.
+    #[arg(long, env = api_key_fields::USER_ENV)]
+    pub user_id: Option<String>,
+
+    /// `--auth api-key`: the API key's fingerprint (aa:bb:...).
+    #[arg(long, env = api_key_fields::FINGERPRINT_ENV)]
+    pub fingerprint: Option<String>,
+
+    /// `--auth api-key`: file of the API key's private key (PEM). A file,
+    /// never the key itself: key material stays out of the environment.
+    #[arg(long, env = api_key_fields::PRIVATE_KEY_FILE_ENV)]
+    pub private_key_file: Option<PathBuf>,
+
+    /// `--auth api-key`: the private key's passphrase, if it is encrypted.
+    #[arg(long, env = api_key_fields::PASSPHRASE_ENV, hide_env_values = true)]
+    pub private_key_passphrase: Option<api_key_fields::Passphrase>,
+
+    /// `--auth api-key`: file holding the passphrase (absent: none), the
+    /// alternative to the setting above.
+    #[arg(long, env = api_key_fields::PASSPHRASE_FILE_ENV)]
+    pub private_key_passphrase_file: Option<PathBuf>,
+
+    /// Which implementation signs API-key and instance-principal requests:
+    /// the project's own (`builtin`) or, in builds with the `oci-rust-sdk`
+    /// feature, oci-rust-sdk's.
     #[arg(long, env = "OCI_SIGNER", value_enum, default_value = "builtin")]
     pub oci_signer: SignerImplementation,
 
-    /// OCI region (e.g. eu-frankfurt-1); defaults to the config file's or the instance's.
+    /// Test-only: the instance metadata service (default OCI's,
+    /// http://169.254.169.254/opc/v2).
+    #[arg(long, env = "OCI_METADATA_BASE_URL", hide = true)]
+    pub metadata_url: Option<String>,
+
+    /// Test-only: the federation endpoint of instance principals (default
+    /// https://auth.<region>.<realm domain>). OCI's Go SDK reads the same
+    /// variable.
+    #[arg(long, env = "OCI_SDK_AUTH_CLIENT_REGION_URL", hide = true)]
+    pub federation_url: Option<String>,
+
+    /// Test-only: the OKE proxymux (default
+    /// https://$KUBERNETES_SERVICE_HOST:12250/resourcePrincipalSessionTokens).
+    #[arg(long, env = "OCI_OKE_PROXYMUX_URL", hide = true)]
+    pub proxymux_url: Option<String>,
+
+    /// ServiceAccount token for OKE workload identity (the name OCI's SDKs read).
+    #[arg(long, env = "OCI_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH", hide = true)]
+    pub service_account_token_path: Option<PathBuf>,
+
+    /// Cluster CA that signs the proxymux's certificate (the name OCI's SDKs read).
+    #[arg(long, env = "OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH", hide = true)]
+    pub service_account_ca_path: Option<PathBuf>,
+
+    /// OCI region, by identifier (eu-frankfurt-1) or key (fra); defaults to
+    /// the config file's or the instance's.
     #[arg(long, env = "OCI_REGION")]
     pub region: Option<String>,
 
@@ -155,10 +208,18 @@ pub struct RunConfig {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuthMode {
-    /// API key from an OCI config file (`~/.oci/config` or `--oci-config-file`).
+    /// A profile of an OCI config file (`~/.oci/config` or
+    /// `--oci-config-file`): an API key, or a session token (`oci session
+    /// authenticate`) for local development.
     ConfigFile,
+    /// An API key given field by field: OCI_TENANCY_ID, OCI_USER_ID,
+    /// OCI_FINGERPRINT, OCI_REGION, OCI_PRIVATE_KEY_FILE and optionally
+    /// OCI_PRIVATE_KEY_PASSPHRASE(_FILE) (a Secret of separate fields).
+    ApiKey,
     /// Instance principals (the node's identity, from the instance metadata service).
     InstancePrincipal,
+    /// OKE workload identity (the pod's ServiceAccount, enhanced clusters).
+    OkeWorkloadIdentity,
 }
 
 impl RunConfig {
@@ -185,28 +246,92 @@ impl RunConfig {
                         )
                     })?,
                 };
-                let key = ApiKey::from_config_file(&path, &self.oci_profile)?;
                 Ok((
-                    OciCredentials::api_key_with(key, self.oci_signer)?,
+                    OciCredentials::from_config_profile(&path, &self.oci_profile, self.oci_signer)?,
                     format!("{} [{}]", path.display(), self.oci_profile),
                 ))
             }
+            AuthMode::ApiKey => Ok((
+                OciCredentials::from_api_key_fields(&self.api_key_fields(), self.oci_signer)?,
+                format!(
+                    "{}, {}, {} and {}",
+                    api_key_fields::TENANCY_ENV,
+                    api_key_fields::USER_ENV,
+                    api_key_fields::FINGERPRINT_ENV,
+                    self.private_key_file.as_ref().map_or_else(
+                        || api_key_fields::PRIVATE_KEY_FILE_ENV.to_string(),
+                        |p| p.display().to_string()
+                    )
+                ),
+            )),
+            #[cfg(feature = "oci-rust-sdk")]
+            AuthMode::InstancePrincipal if self.oci_signer == SignerImplementation::OciRustSdk => {
+                Ok((
+                    OciCredentials::instance_principals_by_oci_rust_sdk().await?,
+                    "the instance metadata service (oci-rust-sdk)".to_string(),
+                ))
+            }
             AuthMode::InstancePrincipal => Ok((
-                OciCredentials::instance_principals().await?,
+                OciCredentials::instance_principal(&self.auth_endpoints(), self.region.as_deref())
+                    .await?,
                 "the instance metadata service".to_string(),
             )),
+            AuthMode::OkeWorkloadIdentity => Ok((
+                OciCredentials::oke_workload_identity(
+                    &self.auth_endpoints(),
+                    self.region.as_deref(),
+                )
+                .await?,
+                "the pod's ServiceAccount (OKE workload identity)".to_string(),
+            )),
+        }
+    }
+
+    /// The fields of `--auth api-key`.
+    pub fn api_key_fields(&self) -> ApiKeyFields {
+        ApiKeyFields {
+            tenancy: self.tenancy_id.clone(),
+            user: self.user_id.clone(),
+            fingerprint: self.fingerprint.clone(),
+            region: self.region.clone(),
+            private_key_file: self.private_key_file.clone(),
+            passphrase: self.private_key_passphrase.as_ref().map(|p| p.0.clone()),
+            passphrase_file: self.private_key_passphrase_file.clone(),
+        }
+    }
+
+    /// Where session-token credentials find their services.
+    pub fn auth_endpoints(&self) -> AuthEndpoints {
+        AuthEndpoints {
+            metadata_url: self.metadata_url.clone(),
+            federation_url: self.federation_url.clone(),
+            proxymux_url: self.proxymux_url.clone(),
+            service_account_token: self.service_account_token_path.clone(),
+            service_account_ca: self.service_account_ca_path.clone(),
         }
     }
 
     /// The OCI client these settings describe.
     pub async fn oci_client(&self) -> Result<HttpOciClient, OciError> {
         let (credentials, _) = self.oci_credentials().await?;
-        let endpoint = match (&self.endpoint, &self.region) {
-            (Some(e), _) => e.clone(),
-            (None, Some(r)) => region_endpoint(r),
-            (None, None) => region_endpoint(credentials.region().ok_or_else(|| {
-                OciError::Config("no OCI region: set --region or OCI_REGION".into())
-            })?),
+        self.oci_client_with(credentials)
+    }
+
+    /// The OCI client these settings describe, signing with `credentials`.
+    pub fn oci_client_with(&self, credentials: OciCredentials) -> Result<HttpOciClient, OciError> {
+        let endpoint = match &self.endpoint {
+            Some(e) => e.clone(),
+            None => {
+                let region = self
+                    .region
+                    .as_deref()
+                    .or(credentials.region())
+                    .ok_or_else(|| {
+                        OciError::Config("no OCI region: set --region or OCI_REGION".into())
+                    })?;
+                region_endpoint(region, credentials.realm_domain())
+                    .map_err(|e| OciError::Config(e.to_string()))?
+            }
         };
         HttpOciClient::new(
             credentials,

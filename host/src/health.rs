@@ -72,6 +72,9 @@ pub struct Health {
     stuck_after: Duration,
     /// The last answer of the API server (`Err`: why not), and when.
     apiserver: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+    /// While starting: what the start waits for (e.g. OCI credentials that
+    /// cannot be obtained yet), for `/readyz`.
+    waiting_for: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -84,7 +87,13 @@ impl Health {
             next_pass: AtomicU64::new(0),
             stuck_after,
             apiserver: tokio::sync::Mutex::new(None),
+            waiting_for: Mutex::default(),
         }
+    }
+
+    /// While starting, what the start waits for (`None`: nothing in particular).
+    pub fn set_waiting_for(&self, reason: Option<String>) {
+        *lock(&self.waiting_for) = reason;
     }
 
     pub fn set_role(&self, role: Role) {
@@ -132,7 +141,12 @@ impl Health {
     pub async fn ready(&self) -> Result<(), String> {
         match self.role() {
             Role::Stopping => return Err("shutting down".into()),
-            Role::Starting => return Err("starting".into()),
+            Role::Starting => {
+                return Err(match lock(&self.waiting_for).as_ref() {
+                    Some(reason) => format!("starting: {reason}"),
+                    None => "starting".into(),
+                });
+            }
             Role::Reconciling if !self.synced.load(Ordering::Acquire) => {
                 return Err("caches not synced yet".into());
             }
@@ -259,6 +273,12 @@ mod tests {
     async fn readiness_says_why_not() {
         let health = Health::new(unreachable_client(), Duration::from_secs(60));
         assert_eq!(health.ready().await, Err("starting".into()));
+        health.set_waiting_for(Some("OCI credentials: metadata service down".into()));
+        assert_eq!(
+            health.ready().await,
+            Err("starting: OCI credentials: metadata service down".into())
+        );
+        health.set_waiting_for(None);
         health.set_role(Role::Reconciling);
         assert_eq!(health.ready().await, Err("caches not synced yet".into()));
         health.set_synced();

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use k8s_oci_operator::api::crd::crd_yaml;
 use k8s_oci_operator::config::RunConfig;
 use k8s_oci_operator::controller::{self, Context, Settings};
-use k8s_oci_operator::health::{self, Role};
+use k8s_oci_operator::health::{self, Health, Role};
 use k8s_oci_operator::leader::Lease;
 use k8s_oci_operator::metrics::Metrics;
 use k8s_oci_operator::oci::Throttled;
@@ -102,10 +102,21 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes")?;
-    let oci = config
-        .oci_client()
+    let metrics = Arc::new(Metrics::default());
+    // Probes serve from here on: /readyz says what the start waits for.
+    let health = Arc::new(Health::new(
+        client.clone(),
+        Duration::from_secs(config.stuck_pass_seconds),
+    ));
+    let listener = tokio::net::TcpListener::bind(&config.health_addr)
         .await
-        .context("setting up the OCI client")?;
+        .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;
+    let registry = metrics.registry(health.clone());
+    tokio::spawn(health::serve(listener, health.clone(), Arc::new(registry)));
+    let Some(oci) = oci_client_when_ready(&config, &health, &stop).await? else {
+        info!("stopped before the OCI credentials were ready");
+        return Ok(());
+    };
     info!(endpoint = %oci.base_url(), compartment = %config.compartment_id, cluster = %config.cluster_id, "starting");
     let settings = Settings {
         compartment_id: config.compartment_id.clone(),
@@ -121,7 +132,6 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
             .filter(|n| *n > 0),
         stuck_after: Duration::from_secs(config.stuck_pass_seconds),
     };
-    let metrics = Arc::new(Metrics::default());
     let oci = Throttled::new(oci, config.oci_limits(), metrics.oci.clone());
     let policy =
         PolicyEngine::new(PolicyLimits::default()).context("starting the policy engine")?;
@@ -143,23 +153,15 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let ctx = Context::new(
+    let ctx = Context::with_health(
         client,
         oci,
         settings,
         config.subnet_ids.clone(),
         policy,
         metrics.clone(),
+        health,
     );
-    let listener = tokio::net::TcpListener::bind(&config.health_addr)
-        .await
-        .with_context(|| format!("binding the health endpoint {}", config.health_addr))?;
-    let registry = metrics.registry(ctx.health.clone());
-    tokio::spawn(health::serve(
-        listener,
-        ctx.health.clone(),
-        Arc::new(registry),
-    ));
     {
         let (health, stop) = (ctx.health.clone(), stop.clone());
         tokio::spawn(async move {
@@ -184,6 +186,44 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
     }
     info!("stopped");
     result
+}
+
+/// The OCI client, once its credentials work. Credentials that cannot be
+/// obtained yet (the metadata service or the proxymux not answering, a
+/// ServiceAccount token not mounted yet) are retried with backoff while
+/// `/readyz` says why: a crash loop would say less and retry slower. Bad
+/// configuration (no such file, no region) is retried too, since the fix may
+/// be a mounted Secret arriving. `None`: a stop was asked for meanwhile.
+async fn oci_client_when_ready(
+    config: &RunConfig,
+    health: &Health,
+    stop: &Stop,
+) -> anyhow::Result<Option<k8s_oci_operator::oci::HttpOciClient>> {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let attempt = async {
+            let (credentials, source) = config.oci_credentials().await?;
+            credentials.warm_up().await?;
+            info!(credentials = credentials.description(), from = %source, "OCI credentials ready");
+            config.oci_client_with(credentials)
+        };
+        match attempt.await {
+            Ok(client) => {
+                health.set_waiting_for(None);
+                return Ok(Some(client));
+            }
+            Err(e) => {
+                let reason = format!("OCI credentials: {e}");
+                warn!(error = %e, retry_in_s = delay.as_secs(), "OCI credentials not usable yet");
+                health.set_waiting_for(Some(reason));
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.asked() => return Ok(None),
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
 }
 
 /// How long the Lease's release may wait for the API server at shutdown.

@@ -578,11 +578,13 @@ pub fn rbac_line(
             .unwrap_or_default()
     );
     let fix = match &permission.namespace {
+        // The role names depend on how the operator was installed (a Helm
+        // release names them after itself): say where they come from.
         None => format!(
-            "kubectl apply -f deploy/10-rbac.yaml (ClusterRole k8s-oci-operator, bound to ServiceAccount k8s-oci-operator/k8s-oci-operator), or add {{{rule}}} to a ClusterRole bound to {who}"
+            "restore the operator's RBAC (`helm upgrade` of its release, whose ClusterRole is named after it; or, for a kubectl install, kubectl apply -f deploy/10-rbac.yaml), or add {{{rule}}} to a ClusterRole bound to {who}"
         ),
         Some(ns) => format!(
-            "kubectl apply -f deploy/10-rbac.yaml (the operator's namespace k8s-oci-operator: Role k8s-oci-operator-leader-election; ReservedIPs and events: ClusterRole k8s-oci-operator), or add {{{rule}}} to a Role in namespace {ns} bound to {who}"
+            "restore the operator's RBAC (`helm upgrade` of its release, whose leader-election Role lives in the release namespace; or, for a kubectl install, kubectl apply -f deploy/10-rbac.yaml), or add {{{rule}}} to a Role in namespace {ns} bound to {who}"
         ),
     };
     CheckLine::fail(

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::CheckLine;
 use crate::cidr::parse_cidr;
 use crate::config::{AuthMode, RunConfig};
+use crate::oci::region::REGION_METADATA_ENV;
 use crate::oci::{
     HttpOciClient, Lifetime, ListPublicIpsQuery, OciCredentials, OciError, OciNetwork, OciResult,
     PrivateIp, PrivateIpFilter, PublicIp, PublicIpState, Subnet, UpdatePublicIpDetails, Vnic,
@@ -55,16 +56,25 @@ pub enum Principal {
     ApiKey { key_id: String },
     /// Instance principals (the node's identity).
     Instance,
+    /// OKE workload identity: the operator's ServiceAccount in its namespace.
+    Workload { namespace: Option<String> },
+    /// The session token of an OCI config profile (`oci session authenticate`):
+    /// the user who logged in.
+    Session,
 }
 
 impl Principal {
     /// The principal of loaded credentials.
-    pub fn of(credentials: &OciCredentials) -> Self {
-        match credentials.key_id() {
-            Some(key_id) => Self::ApiKey {
+    pub fn of(config: &RunConfig, credentials: &OciCredentials) -> Self {
+        match (credentials.key_id(), config.auth) {
+            (Some(key_id), _) => Self::ApiKey {
                 key_id: key_id.to_string(),
             },
-            None => Self::Instance,
+            (None, _) if credentials.is_session_profile() => Self::Session,
+            (None, AuthMode::OkeWorkloadIdentity) => Self::Workload {
+                namespace: config.operator_namespace.clone(),
+            },
+            (None, _) => Self::Instance,
         }
     }
 
@@ -73,6 +83,8 @@ impl Principal {
         match self {
             Self::ApiKey { key_id } => format!("keyId {key_id}"),
             Self::Instance => "instance principal".to_string(),
+            Self::Workload { .. } => "OKE workload identity".to_string(),
+            Self::Session => "the session token of the OCI config profile".to_string(),
         }
     }
 
@@ -84,6 +96,22 @@ impl Principal {
                 format!("group <a group with user {user}>")
             }
             Self::Instance => "dynamic-group <a dynamic group matching the nodes>".to_string(),
+            Self::Workload { .. } => "any-user".to_string(),
+            Self::Session => {
+                "group <a group of the user who ran `oci session authenticate`>".to_string()
+            }
+        }
+    }
+
+    /// The statement's `where` clause: a workload is named by cluster,
+    /// namespace and ServiceAccount.
+    pub fn condition(&self) -> Option<String> {
+        match self {
+            Self::Workload { namespace } => Some(format!(
+                " where all {{request.principal.type = 'workload', request.principal.namespace = '{}', request.principal.service_account = '<the operator's ServiceAccount>', request.principal.cluster_id = '<the cluster OCID>'}}",
+                namespace.as_deref().unwrap_or("<the operator's namespace>")
+            )),
+            _ => None,
         }
     }
 }
@@ -91,8 +119,9 @@ impl Principal {
 /// An IAM policy statement for `principal`, e.g. `manage public-ips` in a compartment.
 pub fn statement(principal: &Principal, verb_and_resource: &str, compartment: &str) -> String {
     format!(
-        "Allow {} to {verb_and_resource} in compartment id {compartment}",
-        principal.subject()
+        "Allow {} to {verb_and_resource} in compartment id {compartment}{}",
+        principal.subject(),
+        principal.condition().unwrap_or_default()
     )
 }
 
@@ -110,21 +139,21 @@ pub struct Target {
 
 /// Every OCI check, in order. Never fails: each problem is a line.
 pub async fn check(config: &RunConfig, probe_writes: bool) -> Vec<CheckLine> {
-    let credentials = config.oci_credentials().await;
+    // Session-token credentials are usable only once a token is issued.
+    let credentials = match config.oci_credentials().await {
+        Ok((credentials, source)) => credentials.warm_up().await.map(|()| (credentials, source)),
+        Err(e) => Err(e),
+    };
     let mut lines = vec![credentials_line(config, &credentials)];
     let Ok((credentials, _)) = credentials else {
         lines.extend(skipped(config, "the OCI credentials did not load"));
         return lines;
     };
-    let principal = Principal::of(&credentials);
+    let principal = Principal::of(config, &credentials);
     let (endpoint, endpoint_source) = match endpoint_of(config, &credentials) {
         Ok(found) => found,
-        Err(missing) => {
-            lines.push(CheckLine::fail(
-                ENDPOINT,
-                missing,
-                "set OCI_REGION (--region, e.g. eu-frankfurt-1), or `region` in the OCI config profile, or OCI_ENDPOINT (--endpoint)",
-            ));
+        Err((detail, fix)) => {
+            lines.push(CheckLine::fail(ENDPOINT, detail, fix));
             lines.extend(skipped_after_endpoint(config, "no OCI endpoint"));
             return lines;
         }
@@ -157,21 +186,31 @@ pub async fn check(config: &RunConfig, probe_writes: bool) -> Vec<CheckLine> {
 
 /// The endpoint and the setting it comes from; as `RunConfig::oci_client`
 /// picks it (OCI_ENDPOINT, else OCI_REGION, else the credentials' region).
+/// Else what is wrong and its fix.
 fn endpoint_of(
     config: &RunConfig,
     credentials: &OciCredentials,
-) -> Result<(String, String), String> {
-    match (&config.endpoint, &config.region, credentials.region()) {
-        (Some(endpoint), _, _) => Ok((endpoint.clone(), "OCI_ENDPOINT".into())),
-        (None, Some(region), _) => Ok((region_endpoint(region), format!("OCI_REGION={region}"))),
-        (None, None, Some(region)) => Ok((
-            region_endpoint(region),
-            format!("region={region} of the OCI credentials"),
+) -> Result<(String, String), (String, String)> {
+    let (region, source) = match (&config.endpoint, &config.region, credentials.region()) {
+        (Some(endpoint), _, _) => return Ok((endpoint.clone(), "OCI_ENDPOINT".into())),
+        (None, Some(region), _) => (region.as_str(), format!("OCI_REGION={region}")),
+        (None, None, Some(region)) => (region, format!("region={region} of the OCI credentials")),
+        (None, None, None) => {
+            return Err((
+                "no OCI region: neither OCI_REGION, OCI_ENDPOINT nor the credentials name one"
+                    .into(),
+                "set OCI_REGION (--region, e.g. eu-frankfurt-1 or fra), or `region` in the OCI config profile (or the API key's Secret), or OCI_ENDPOINT (--endpoint)".into(),
+            ));
+        }
+    };
+    match region_endpoint(region, credentials.realm_domain()) {
+        Ok(endpoint) => Ok((endpoint, source)),
+        Err(e) => Err((
+            format!("{source}: {e}"),
+            format!(
+                "correct {source}: a region identifier (eu-frankfurt-1) or key (fra) of OCI's public regions, case does not matter; for a region this build does not list, set {REGION_METADATA_ENV} to {{\"realmKey\":\"oc1\",\"realmDomainComponent\":\"oraclecloud.com\",\"regionKey\":\"abc\",\"regionIdentifier\":\"xx-city-1\"}} with its values, or OCI_ENDPOINT to its URL"
+            ),
         )),
-        (None, None, None) => Err(
-            "no OCI region: neither OCI_REGION, OCI_ENDPOINT nor the config profile names one"
-                .into(),
-        ),
     }
 }
 
@@ -185,7 +224,7 @@ pub fn credentials_line(
             CREDENTIALS,
             format!(
                 "{} loaded from {source}",
-                Principal::of(credentials).describe()
+                Principal::of(config, credentials).describe()
             ),
         ),
         Err(e) => {
@@ -202,8 +241,25 @@ pub fn credentials_line(
 /// What to do about a credentials error. The messages are `oci::auth`'s
 /// (a unit test pins them, so a reworded message fails there, not silently here).
 pub fn credentials_fix(mode: AuthMode, profile: &str, message: &str) -> String {
-    if matches!(mode, AuthMode::InstancePrincipal) {
-        return "instance principals need an OCI instance whose metadata service answers (and a dynamic group with an IAM policy); elsewhere set OCI_AUTH=config-file".into();
+    match mode {
+        AuthMode::InstancePrincipal => {
+            return "instance principals need an OCI instance whose metadata service answers (and a dynamic group with an IAM policy); elsewhere set OCI_AUTH=config-file or api-key".into();
+        }
+        AuthMode::OkeWorkloadIdentity => {
+            return "OKE workload identity needs an enhanced OKE cluster: the pod's ServiceAccount token mounted, the proxymux at $KUBERNETES_SERVICE_HOST:12250, an IAM policy for the workload (Allow any-user ... where request.principal.type = 'workload' ...) and OCI_REGION unless the node's metadata service answers".into();
+        }
+        AuthMode::ApiKey => return api_key_fields_fix(message),
+        AuthMode::ConfigFile => {}
+    }
+    if message.contains("security_token_file") {
+        return format!(
+            "security_token_file of profile [{profile}] must name the token `oci session authenticate` wrote (~/.oci/sessions/{profile}/token): run `oci session authenticate --profile-name {profile}` again"
+        );
+    }
+    if message.starts_with("the session token of profile") {
+        return format!(
+            "run `oci session authenticate --profile-name {profile}` for a new session (`oci session refresh --profile {profile}` renews a token only while it is valid, up to the session's end)"
+        );
     }
     if message.starts_with("no OCI config file") || message.starts_with("cannot read OCI config") {
         "set OCI_CONFIG_FILE (--oci-config-file) to a readable OCI config file (in deploy/, the Secret oci-credentials mounted at /etc/oci/config)".into()
@@ -226,10 +282,91 @@ pub fn credentials_fix(mode: AuthMode, profile: &str, message: &str) -> String {
         "convert the key to encrypted PKCS#8 (`openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out key8.pem`) and point key_file at it".into()
     } else if message.contains("not encrypted") {
         format!("remove pass_phrase from profile [{profile}]: key_file is not encrypted")
+    } else if message.contains("of the session profile") {
+        format!(
+            "key_file of profile [{profile}] must be the session key `oci session authenticate` wrote next to the token (~/.oci/sessions/{profile}/oci_api_key.pem)"
+        )
     } else if message.contains("private key") {
         "key_file must be the RSA private key (PEM: PKCS#8, PKCS#1 or encrypted PKCS#8 with pass_phrase; 2048 bits or more) of the API key whose fingerprint is in the profile".into()
     } else {
         "check OCI_CONFIG_FILE, OCI_PROFILE and the profile's user, fingerprint, key_file and tenancy".into()
+    }
+}
+
+/// What to do about an error of `--auth api-key`: the setting the message
+/// starts with, and the Secret key the chart takes it from. The messages are
+/// `oci::api_key_fields`'s (a unit test pins them).
+pub fn api_key_fields_fix(message: &str) -> String {
+    use crate::oci::api_key_fields::{
+        FINGERPRINT_ENV, PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, PRIVATE_KEY_FILE_ENV, TENANCY_ENV,
+        USER_ENV,
+    };
+    let secret = |key: &str| {
+        format!("(with the chart: key `{key}` of the Secret named by auth.apiKeyFields.secretName)")
+    };
+    if message.contains("are both set") {
+        format!("unset {PASSPHRASE_ENV} or {PASSPHRASE_FILE_ENV}: the passphrase comes from one")
+    } else if message.starts_with(TENANCY_ENV) {
+        format!(
+            "set {TENANCY_ENV} to the OCID of the tenancy the API key's user is in (ocid1.tenancy.oc1..., the console's Tenancy details) {}",
+            secret("tenancy")
+        )
+    } else if message.starts_with(USER_ENV) {
+        format!(
+            "set {USER_ENV} to the OCID of the user the API key was uploaded to (ocid1.user.oc1..., Identity > Users) {}",
+            secret("user")
+        )
+    } else if message.starts_with(FINGERPRINT_ENV) && message.contains("is not the fingerprint") {
+        format!(
+            "the fingerprint and the private key are of two different API keys: if the key is the one uploaded to the user, set {FINGERPRINT_ENV} to its fingerprint (named above) {}; else give the private key of the uploaded one {} (Identity > Users > API Keys lists the fingerprints)",
+            secret("fingerprint"),
+            secret("key")
+        )
+    } else if message.starts_with(FINGERPRINT_ENV) {
+        format!(
+            "set {FINGERPRINT_ENV} to the API key's fingerprint as Identity > Users > API Keys shows it (16 hexadecimal pairs, aa:bb:...) {}",
+            secret("fingerprint")
+        )
+    } else if message.starts_with(PASSPHRASE_FILE_ENV) {
+        format!(
+            "{PASSPHRASE_FILE_ENV} must be a file the operator can read (user 65532 in the image) {}",
+            secret("passphrase")
+        )
+    } else if message.starts_with(PRIVATE_KEY_FILE_ENV) {
+        if message.contains("is not set") || message.contains("cannot read it") {
+            format!(
+                "set {PRIVATE_KEY_FILE_ENV} to a readable file holding the API key's private key, PEM {}",
+                secret("key")
+            )
+        } else if message.contains("give its passphrase") {
+            format!(
+                "the private key is encrypted: give its passphrase in {PASSPHRASE_FILE_ENV} or {PASSPHRASE_ENV} {}",
+                secret("passphrase")
+            )
+        } else if message.contains("cannot decrypt") {
+            format!(
+                "the passphrase does not decrypt the private key: correct {PASSPHRASE_FILE_ENV} or {PASSPHRASE_ENV} {}",
+                secret("passphrase")
+            )
+        } else if message.contains("not encrypted") {
+            format!(
+                "the private key is not encrypted: unset {PASSPHRASE_ENV} and {PASSPHRASE_FILE_ENV} (with the chart: remove key `passphrase` from the Secret)"
+            )
+        } else if message.contains("legacy OpenSSL format") {
+            format!(
+                "convert the key to encrypted PKCS#8 (`openssl pkcs8 -topk8 -v2 aes-256-cbc -in key.pem -out key8.pem`) and give that {}",
+                secret("key")
+            )
+        } else {
+            format!(
+                "{PRIVATE_KEY_FILE_ENV} must hold the API key's RSA private key (PEM: PKCS#8, PKCS#1 or encrypted PKCS#8 with a passphrase; 2048 bits or more) {}",
+                secret("key")
+            )
+        }
+    } else {
+        format!(
+            "check {TENANCY_ENV}, {USER_ENV}, {FINGERPRINT_ENV} and {PRIVATE_KEY_FILE_ENV} (with the chart: keys tenancy, user, fingerprint and key of the Secret named by auth.apiKeyFields.secretName)"
+        )
     }
 }
 
@@ -454,7 +591,7 @@ fn answered(e: &OciError) -> String {
 pub fn endpoint_line<T>(target: &Target, listing: &OciResult<T>) -> CheckLine {
     let fix = || {
         format!(
-            "the endpoint comes from {}: check that {} is OCI's Core Services endpoint for your region (https://iaas.<region>.oraclecloud.com) and reachable from here (DNS, proxy, firewall, TLS inspection); OCI_REGION sets the region, OCI_ENDPOINT overrides the URL",
+            "the endpoint comes from {}: check that {} is OCI's Core Services endpoint for your region (https://iaas.<region>.<realm domain>, oraclecloud.com for commercial regions) and reachable from here (DNS, proxy, firewall, TLS inspection); OCI_REGION sets the region, OCI_ENDPOINT overrides the URL",
             target.endpoint_source, target.endpoint
         )
     };
@@ -492,14 +629,20 @@ pub fn authentication_line<T>(principal: &Principal, listing: &OciResult<T>) -> 
                 answered(e)
             ),
             match principal {
-                Principal::ApiKey { .. } => "the key and the keyId do not match OCI's records: in the OCI config profile, `fingerprint` must be that of the public key uploaded to `user` (Identity > Users > API Keys), `key_file` its private key, `user` and `tenancy` the OCIDs of that user and its tenancy; the clock must be within 5 minutes of OCI's".to_string(),
+                Principal::ApiKey { .. } => "the key and the keyId do not match OCI's records: the fingerprint (`fingerprint` in the OCI config profile, or OCI_FINGERPRINT) must be that of the public key uploaded to the user (Identity > Users > API Keys), the private key (`key_file`, or OCI_PRIVATE_KEY_FILE) its private half, the user and tenancy (`user` and `tenancy`, or OCI_USER_ID and OCI_TENANCY_ID) the OCIDs of that user and its tenancy; the clock must be within 5 minutes of OCI's".to_string(),
                 Principal::Instance => "the instance principal's session was refused: check the instance's certificates (restart it if they expired) and the clock".to_string(),
+                Principal::Workload { .. } => "the workload's session token was refused: check that the cluster is an enhanced OKE cluster, the IAM policy names this cluster, namespace and ServiceAccount, and the clock".to_string(),
+                Principal::Session => "the session token was refused (the session ended, or was for another region or tenancy): run `oci session authenticate` again for this region, and check the clock".to_string(),
             },
         ),
         Err(e @ OciError::Signing { .. }) => CheckLine::fail(
             AUTHENTICATION,
             format!("could not sign with {}: {e}", principal.describe()),
-            "key_file must be the unencrypted RSA private key of the API key",
+            match principal {
+                Principal::ApiKey { .. } => "key_file must be the RSA private key of the API key (with pass_phrase if it is encrypted)",
+                Principal::Instance | Principal::Workload { .. } => "the session token could not be renewed: see the credentials line",
+                Principal::Session => "the session token could not be used (the message says why): run `oci session authenticate` again when it expired",
+            },
         ),
         Err(OciError::Transport { .. } | OciError::Decode { .. } | OciError::Config(_)) => {
             CheckLine::not_checked(AUTHENTICATION, "the endpoint did not answer")

@@ -108,6 +108,21 @@ impl Context {
         policy: PolicyEngine,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        let health = Arc::new(Health::new(client.clone(), settings.stuck_after));
+        Self::with_health(client, oci, settings, subnet_ids, policy, metrics, health)
+    }
+
+    /// [`Self::new`] with probes that already serve (the start-up reports
+    /// what it waits for through them).
+    pub fn with_health(
+        client: Client,
+        oci: Arc<dyn OciNetwork>,
+        settings: Settings,
+        subnet_ids: Vec<String>,
+        policy: PolicyEngine,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: MANAGER.into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -116,7 +131,6 @@ impl Context {
             LISTING_MAX_AGE.min(settings.resync_interval / 2),
         ));
         let oci: Arc<dyn OciNetwork> = Arc::new(InvalidatingWrites::new(oci, listing.clone()));
-        let health = Arc::new(Health::new(client.clone(), settings.stuck_after));
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             resolver: TargetResolver::new(oci.clone(), settings.compartment_id.clone(), subnet_ids),

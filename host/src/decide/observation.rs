@@ -153,11 +153,15 @@ impl Failure {
             Some(code) if code.chars().all(|c| c.is_ascii_alphanumeric()) => format!("OCI{code}"),
             _ => "OCIError".to_string(),
         };
+        let message = match code.and_then(what_to_do) {
+            Some(hint) => format!("{e} ({hint})"),
+            None => e.to_string(),
+        };
         Self {
             reason,
             code: code.map(str::to_string),
             conflict: e.is_conflict(),
-            message: e.to_string(),
+            message,
         }
     }
 
@@ -170,6 +174,41 @@ impl Failure {
             message,
         }
     }
+}
+
+/// What a user can do about OCI's documented error codes of the calls the
+/// operator makes (the API reference's "API Errors"), for status messages.
+/// `None`: the code explains itself or the operator handles it (`Conflict`
+/// is a taken target, `InvalidatedRetryToken` a create to recover,
+/// `IncorrectState` and 429/5xx are retried).
+fn what_to_do(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "LimitExceeded" => {
+            "the region's limit of reserved public IPs (service limit reserved-public-ip-count) or the pool's capacity is reached: release unused IPs or ask OCI for a higher limit"
+        }
+        "QuotaExceeded" => {
+            "a compartment quota allows no more reserved public IPs: release unused IPs or raise the quota"
+        }
+        "InvalidParameter" => {
+            "OCI refused a value of the request; for an assignment: a reserved public IP can only go to a private IP in a public subnet"
+        }
+        "RelatedResourceNotAuthorizedOrNotFound" => {
+            "the target private IP or the pool does not exist, or the operator's IAM policy does not let it use them (use private-ips, use public-ip-pools)"
+        }
+        "NotAuthorizedOrNotFound" => {
+            "the public IP does not exist, or the operator's IAM policy does not allow this call (manage public-ips in the compartment)"
+        }
+        "NotAuthorizedOrResourceAlreadyExists" | "NotAuthorized" | "NotAllowed" => {
+            "the operator's IAM policy does not allow this call: see `k8s-oci-operator check` for the statements it needs"
+        }
+        "NotAuthenticated" => {
+            "OCI did not accept the request's signature or session token: run `k8s-oci-operator check`"
+        }
+        "MissingParameter" | "CannotParseRequest" => {
+            "OCI could not read the request: please report it with the opc-request-id"
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -204,6 +243,65 @@ mod tests {
         let conflict = Failure::from_oci(&service(409, "Conflict"));
         assert!(conflict.conflict);
         assert!(conflict.message.contains("r1"), "{}", conflict.message);
+    }
+
+    /// Each code OCI documents for these calls: its reason, whether it is a
+    /// taken target, and what the message tells the user to do.
+    #[test]
+    fn each_documented_code_is_handled_by_its_code() {
+        let cases: &[(u16, &str, bool, Option<&str>)] = &[
+            (
+                400,
+                "LimitExceeded",
+                false,
+                Some("reserved-public-ip-count"),
+            ),
+            (400, "QuotaExceeded", false, Some("quota")),
+            (400, "InvalidParameter", false, Some("public subnet")),
+            (400, "MissingParameter", false, Some("report it")),
+            (400, "CannotParseRequest", false, Some("report it")),
+            (
+                400,
+                "RelatedResourceNotAuthorizedOrNotFound",
+                false,
+                Some("use private-ips"),
+            ),
+            (401, "NotAuthenticated", false, Some("check")),
+            (
+                404,
+                "NotAuthorizedOrNotFound",
+                false,
+                Some("manage public-ips"),
+            ),
+            (409, "Conflict", true, None),
+            (409, "IncorrectState", false, None),
+            (409, "InvalidatedRetryToken", false, None),
+            (
+                409,
+                "NotAuthorizedOrResourceAlreadyExists",
+                false,
+                Some("IAM policy"),
+            ),
+            (412, "NoEtagMatch", false, None),
+        ];
+        for (status, code, conflict, hint) in cases {
+            let failure = Failure::from_oci(&service(*status, code));
+            assert_eq!(failure.reason, format!("OCI{code}"));
+            assert_eq!(failure.code.as_deref(), Some(*code));
+            assert_eq!(failure.conflict, *conflict, "{code}");
+            match hint {
+                Some(hint) => assert!(
+                    failure.message.contains(hint),
+                    "{code}: {}",
+                    failure.message
+                ),
+                None => assert!(
+                    failure.message.ends_with("r1)"),
+                    "{code}: {}",
+                    failure.message
+                ),
+            }
+        }
     }
 
     #[test]

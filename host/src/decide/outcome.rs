@@ -5,10 +5,10 @@ use std::time::Duration;
 use super::conclusion::{Conclusion, Draft, Note, Requeue};
 use super::decision::Plan;
 use super::observation::Failure;
-use super::plan::{Step, state_of};
-use super::status::{Problem, TARGET_TAKEN, update};
+use super::plan::{Step, assigned_to, state_of};
+use super::status::{Problem, RETRY_TOKEN_INVALIDATED, TARGET_TAKEN, update};
 use super::target::Target;
-use crate::api::conditions::{ALLOCATED, ASSIGNED};
+use crate::api::conditions::{self, ALLOCATED, ASSIGNED};
 use crate::api::crd::State;
 use crate::decide::ownership::{TAG_NAME, TAG_NAMESPACE};
 use crate::oci::{Lifetime, PublicIp};
@@ -33,8 +33,11 @@ pub fn conclude(plan: Plan, outcome: Outcome) -> Conclusion {
         step,
         target,
         mut draft,
+        observed,
         ..
     } = plan;
+    // A refused move leaves the IP on its previous private IP.
+    let plan_observed_assigned = observed.as_ref().and_then(assigned_to).is_some();
     match outcome {
         Outcome::Answered(ip) => {
             if let Step::Claim { .. } = step {
@@ -66,20 +69,49 @@ pub fn conclude(plan: Plan, outcome: Outcome) -> Conclusion {
             };
             draft.finish(None, requeue)
         }
-        Outcome::TargetTaken { failure, holder } => target_taken(draft, &target, &failure, holder),
+        Outcome::TargetTaken { failure, holder } => {
+            let still_elsewhere = plan_observed_assigned;
+            target_taken(draft, &target, &failure, holder, still_elsewhere)
+        }
         Outcome::Failed(failure) => {
             if matches!(step, Step::Allocate { .. })
                 && failure.code.as_deref() == Some("InvalidatedRetryToken")
             {
-                // The token was used with another body (the target changed
-                // meanwhile): the next attempt needs a fresh one. Other
-                // refusals keep it, so a retry writes no new marker.
-                draft.status.allocation_token = None;
+                return retry_token_invalidated(draft, &failure);
             }
+            // Other refusals keep the token, so a retry writes no new marker.
             let message = format!("{}: {}", step.describe(), failure.message);
             draft.failed(&failure.reason, message)
         }
     }
+}
+
+/// OCI refused the create's retry token: it was used before with another
+/// body (a create whose answer was lost, then the target changed) or its IP
+/// was deleted since. In the first case a public IP with this ReservedIP's
+/// tags exists, perhaps not yet listed (listings are eventually consistent):
+/// the token is kept, so passes keep looking for it by tags, and only when
+/// none has turned up for the missing grace does a pass start over with a
+/// fresh token (`decide::pass`). Creating at once would allocate twice.
+fn retry_token_invalidated(mut draft: Draft, failure: &Failure) -> Conclusion {
+    let first = conditions::get(&draft.status.conditions, ALLOCATED)
+        .is_none_or(|c| c.reason != RETRY_TOKEN_INVALIDATED);
+    if first {
+        // Dated at the first refusal (another False reason keeps its time).
+        draft.status.conditions.retain(|c| c.type_ != ALLOCATED);
+    }
+    let message = format!(
+        "OCI refused the create's retry token ({}); a public IP may exist from its first use: looking for it by this ReservedIP's tags before creating another",
+        failure.message
+    );
+    draft.condition(ALLOCATED, false, RETRY_TOKEN_INVALIDATED, &message);
+    draft.warn_once(RETRY_TOKEN_INVALIDATED, &message);
+    let wait = draft.timing.poll.max(Duration::from_secs(1));
+    let problem = Problem {
+        reason: RETRY_TOKEN_INVALIDATED.into(),
+        message,
+    };
+    draft.finish(Some(problem), Requeue::After(wait))
 }
 
 /// An address claimed with our tags: recorded as held; the next pass, at
@@ -112,6 +144,7 @@ fn target_taken(
     target: &Target,
     failure: &Failure,
     holder: Option<PublicIp>,
+    still_elsewhere: bool,
 ) -> Conclusion {
     let private_ip = target.private_ip_id().unwrap_or_default();
     let message = match holder {
@@ -145,11 +178,16 @@ fn target_taken(
         draft.status.allocation_token = None;
     }
     draft.condition(ASSIGNED, false, TARGET_TAKEN, &message);
-    let at_least = draft.timing.poll * 10;
     let problem = Problem {
         reason: TARGET_TAKEN.into(),
         message,
     };
+    if still_elsewhere {
+        // The IP is still on the private IP the spec left: the next pass
+        // takes it off, now rather than after the backoff.
+        return draft.finish(Some(problem), Requeue::Now);
+    }
+    let at_least = draft.timing.poll * 10;
     draft.finish(Some(problem), Requeue::Backoff { at_least })
 }
 

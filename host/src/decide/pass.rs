@@ -13,7 +13,9 @@ use super::decision::{Call, Decision, Held, Plan};
 use super::observation::{Failure, Gate, How, Observation, PublicIpSeen};
 use super::ownership::Holder;
 use super::plan::{self, Step};
-use super::status::{POLICY_DENIED, POLICY_ERROR, PUBLIC_IP_MISSING, TARGET_TAKEN};
+use super::status::{
+    POLICY_DENIED, POLICY_ERROR, PUBLIC_IP_MISSING, RETRY_TOKEN_INVALIDATED, TARGET_TAKEN,
+};
 use super::take_over;
 use super::target::Target;
 use super::tenancy;
@@ -30,6 +32,11 @@ pub fn decide(obs: &Observation<'_>) -> Decision {
         Ok(Held::Ip(ip, how)) => (Some(ip), Some(how)),
         Ok(Held::None) => (None, None),
     };
+    if ip.is_none()
+        && let Some(stop) = after_invalidated_token(obs, &mut draft)
+    {
+        return Decision::Conclude(*stop);
+    }
     let target = match &obs.target {
         Some(Ok(target)) => target.clone(),
         Some(Err(f)) => return failed(draft, "resolving the assignment target", f),
@@ -69,13 +76,24 @@ pub fn decide(obs: &Observation<'_>) -> Decision {
     }
     let tags = obs.owner.desired_tags(&gate.tags, ip.as_ref());
     let mut step = plan::next_step(ip.as_ref(), &target, &tags);
+    let target_was_taken = conditions::get(&draft.status.conditions, ASSIGNED)
+        .is_some_and(|c| c.reason == TARGET_TAKEN);
     if let Step::Allocate { assign_to } = &mut step
-        && conditions::get(&draft.status.conditions, ASSIGNED)
-            .is_some_and(|c| c.reason == TARGET_TAKEN)
+        && target_was_taken
     {
         // The target already has a public IP of someone else: hold an
         // address anyway, and try the assignment again later.
         *assign_to = None;
+    }
+    if matches!(step, Step::Assign { .. })
+        && target_was_taken
+        && ip.as_ref().and_then(plan::assigned_to).is_some()
+    {
+        // OCI refused to move the IP (the target has someone's public IP)
+        // and left it on its previous private IP, which the spec no longer
+        // names: take it off there. The assignment is tried again once the
+        // IP is free, with backoff.
+        step = Step::Unassign;
     }
     if let (Some(ip), Some(How::Listed | How::Gathered)) = (&ip, how)
         && step.calls_oci()
@@ -235,6 +253,37 @@ fn missing(
         ..Default::default()
     };
     Ok(Held::None)
+}
+
+/// Nothing found by tags after OCI refused the create's retry token (see
+/// `outcome::retry_token_invalidated`): keep looking until the missing
+/// grace has passed since the refusal, then drop the token so the create
+/// starts over with a fresh one.
+fn after_invalidated_token(obs: &Observation<'_>, draft: &mut Draft) -> Option<Box<Conclusion>> {
+    let since = conditions::get(&draft.status.conditions, ALLOCATED)
+        .filter(|c| c.reason == RETRY_TOKEN_INVALIDATED && c.status == "False")
+        .map(|c| c.last_transition_time.0)?;
+    draft.status.allocation_token.as_ref()?;
+    let grace = obs.timing.missing_grace;
+    let waited: Duration = obs
+        .now
+        .duration_since(since)
+        .try_into()
+        .unwrap_or(Duration::ZERO);
+    if waited < grace {
+        let wait = obs.timing.poll.max(Duration::from_secs(1));
+        return Some(Box::new(draft.clone().finish(None, Requeue::After(wait))));
+    }
+    draft.event(
+        false,
+        "RetryTokenReplaced",
+        format!(
+            "no public IP with this ReservedIP's tags turned up in {} s after OCI refused the create's retry token: creating one with a fresh token",
+            grace.as_secs()
+        ),
+    );
+    draft.status.allocation_token = None;
+    None
 }
 
 /// The target, or refused when the namespace may not use it.

@@ -13,6 +13,9 @@ use crate::oci::PublicIp;
 pub const PUBLIC_IP_MISSING: &str = "PublicIPNotFound";
 /// Condition reason: the target private IP already has another public IP.
 pub const TARGET_TAKEN: &str = "TargetHasPublicIP";
+/// Condition reason: OCI refused the create's retry token (409
+/// InvalidatedRetryToken); an IP may exist from its first use.
+pub const RETRY_TOKEN_INVALIDATED: &str = "RetryTokenInvalidated";
 /// Condition reason: a policy refused the IP or its target.
 pub const POLICY_DENIED: &str = "PolicyDenied";
 /// Condition reason: the policies could not be evaluated.

@@ -108,9 +108,13 @@ impl OciError {
         matches!(self, Self::Service { status: 412, .. })
     }
 
-    /// 409 other than IncorrectState: a real conflict that retrying will not fix.
+    /// 409 `Conflict`: on a create with a target or an assignment, the
+    /// private IP already has a public IP. OCI's other 409 codes are not
+    /// this: `IncorrectState` is transient (retried), `InvalidatedRetryToken`
+    /// concerns the create's token, `NotAuthorizedOrResourceAlreadyExists`
+    /// the caller's rights.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Service { status: 409, code, .. } if code != "IncorrectState")
+        matches!(self, Self::Service { status: 409, code, .. } if code == "Conflict")
     }
 
     /// 401: the signature or key was rejected.
@@ -119,7 +123,9 @@ impl OciError {
     }
 
     /// Worth retrying with backoff, as Oracle's SDK retry policy does: network
-    /// errors and timeouts, 409 IncorrectState, 429, and 500/502/503/504 (not 501).
+    /// errors and timeouts, 409 IncorrectState, LockConflict and
+    /// ExternalServerIncorrectState (transient per OCI's API errors table),
+    /// 429, and 500/502/503/504 (not 501).
     ///
     /// A transport error on a write may mean the change was applied anyway:
     /// retry creates with the same opc-retry-token and re-read before updates.
@@ -127,7 +133,11 @@ impl OciError {
         match self {
             Self::Service { status, code, .. } => {
                 matches!(status, 429 | 500 | 502 | 503 | 504)
-                    || (*status == 409 && code == "IncorrectState")
+                    || (*status == 409
+                        && matches!(
+                            code.as_str(),
+                            "IncorrectState" | "LockConflict" | "ExternalServerIncorrectState"
+                        ))
             }
             Self::Transport { .. } => true,
             Self::Decode { .. } | Self::Signing { .. } | Self::Config(_) => false,
@@ -160,7 +170,12 @@ mod tests {
         }
         assert!(!service(501, "NotImplemented").is_retryable());
         assert!(service(409, "IncorrectState").is_retryable());
+        assert!(service(409, "LockConflict").is_retryable());
+        assert!(service(409, "ExternalServerIncorrectState").is_retryable());
+        assert!(!service(409, "InvalidatedRetryToken").is_retryable());
         assert!(!service(409, "IncorrectState").is_conflict());
+        assert!(!service(409, "InvalidatedRetryToken").is_conflict());
+        assert!(!service(409, "NotAuthorizedOrResourceAlreadyExists").is_conflict());
         assert!(!service(409, "Conflict").is_retryable());
         assert!(service(409, "Conflict").is_conflict());
         assert!(service(412, "NoEtagMatch").is_etag_mismatch());

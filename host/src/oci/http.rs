@@ -24,11 +24,6 @@ const MAX_PAGES: usize = 10_000;
 /// Page size asked for in list calls (OCI's maximum for these lists).
 const DEFAULT_PAGE_LIMIT: u32 = 1000;
 
-/// The Core Services endpoint of an OCI region (`https://iaas.<region>.oraclecloud.com`).
-pub fn region_endpoint(region: &str) -> String {
-    format!("https://iaas.{region}.oraclecloud.com")
-}
-
 /// [`OciNetwork`] over HTTP(S).
 pub struct HttpOciClient {
     http: reqwest::Client,
@@ -47,7 +42,7 @@ impl std::fmt::Debug for HttpOciClient {
 }
 
 impl HttpOciClient {
-    /// A client for `endpoint` (e.g. [`region_endpoint`] or the emulator's
+    /// A client for `endpoint` (e.g. [`super::region_endpoint`]'s or the emulator's
     /// `http://127.0.0.1:<port>`); every request gives up after `timeout`.
     pub fn new(credentials: OciCredentials, endpoint: &str, timeout: Duration) -> OciResult<Self> {
         let base = api_base(endpoint)?;
@@ -81,6 +76,25 @@ impl HttpOciClient {
     /// Sends one signed request and returns the successful answer; non-2xx
     /// answers become [`OciError::Service`].
     async fn send(&self, call: Call<'_>) -> OciResult<Answer> {
+        match self.send_once(&call).await {
+            // A session token OCI no longer accepts (revoked, or expired by
+            // OCI's clock): the signer renews it, and the request goes once
+            // more. API keys do not change, so their 401 stands.
+            Err((error, signed))
+                if error.status() == Some(401) && self.signer.unauthorized(&signed) =>
+            {
+                tracing::info!(
+                    operation = call.operation,
+                    "401 with a session token: retrying once with a renewed one"
+                );
+                self.send_once(&call).await.map_err(|(error, _)| error)
+            }
+            result => result.map_err(|(error, _)| error),
+        }
+    }
+
+    /// One signed request; on failure also the headers it was signed with.
+    async fn send_once(&self, call: &Call<'_>) -> Result<Answer, (OciError, HeaderMap)> {
         let operation = call.operation;
         let url = build_url(&self.base, call.path, &call.query);
         let mut headers = HeaderMap::new();
@@ -89,28 +103,42 @@ impl HttpOciClient {
             headers.insert("content-type", HeaderValue::from_static("application/json"));
         }
         for (name, value) in &call.headers {
-            let value = HeaderValue::from_str(value).map_err(|_| OciError::Signing {
-                operation,
-                message: format!("header {name} has characters HTTP does not allow"),
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                let error = OciError::Signing {
+                    operation,
+                    message: format!("header {name} has characters HTTP does not allow"),
+                };
+                (error, HeaderMap::new())
             })?;
             headers.insert(*name, value);
         }
         // Signed last: the signature covers the headers added above.
-        self.sign(
-            operation,
-            &call.method,
-            &url,
-            &mut headers,
-            call.body.as_deref(),
-        )
-        .await?;
+        if let Err(error) = self
+            .sign(
+                operation,
+                &call.method,
+                &url,
+                &mut headers,
+                call.body.as_deref(),
+            )
+            .await
+        {
+            return Err((error, headers));
+        }
+        // What a failure hands back for `RequestSigner::unauthorized`: the
+        // signature (it names the keyId), not a copy of every header.
+        let mut signed = HeaderMap::new();
+        if let Some(authorization) = headers.get("authorization") {
+            signed.insert("authorization", authorization.clone());
+        }
+        let failed = |error: OciError, signed: &HeaderMap| (error, signed.clone());
 
         let mut request = self
             .http
             .request(call.method.clone(), url.clone())
             .headers(headers);
-        if let Some(body) = call.body {
-            request = request.body(body);
+        if let Some(body) = &call.body {
+            request = request.body(body.clone());
         }
         let started = Instant::now();
         crate::crash_point::hit_oci("before", operation);
@@ -119,14 +147,14 @@ impl HttpOciClient {
             .await
             .map_err(|e| transport(operation, started, &e));
         crate::crash_point::hit_oci("after", operation);
-        let response = response?;
+        let response = response.map_err(|e| failed(e, &signed))?;
         let status = response.status();
         let response_headers = response.headers().clone();
         let request_id = header(&response_headers, "opc-request-id");
         let body = response
             .bytes()
             .await
-            .map_err(|e| transport(operation, started, &e))?;
+            .map_err(|e| failed(transport(operation, started, &e), &signed))?;
         tracing::debug!(
             operation,
             method = %call.method,
@@ -137,7 +165,10 @@ impl HttpOciClient {
             "OCI call"
         );
         if !status.is_success() {
-            return Err(service_error(operation, status, request_id, &body));
+            return Err(failed(
+                service_error(operation, status, request_id, &body),
+                &signed,
+            ));
         }
         Ok(Answer {
             operation,

@@ -3,27 +3,42 @@
 //! - [`OciNetwork`]: the calls, in terms of our own small models ([`model`]),
 //!   so operator logic never sees SDK types and tests can fake the trait.
 //! - [`HttpOciClient`]: the implementation over HTTP.
-//! - [`OciCredentials`]: API key (config file, Secret fields or in memory) or
-//!   instance principals, each with a request signer ([`sign`] is ours).
+//! - [`OciCredentials`]: API key (config file, [`api_key_fields`] or in
+//!   memory), a config profile's session token (`security_token`), instance
+//!   principals or OKE workload identity, each with a request
+//!   signer ([`sign`] is ours; `session` keeps session tokens fresh;
+//!   `metadata`, `instance_principal` and `workload_identity` obtain them).
+//! - [`region`]: regions and realms, by key or name, and their endpoints.
 //! - [`OciError`]: typed errors with status, OCI code and opc-request-id.
 
+pub mod api_key_fields;
 mod auth;
 mod error;
 mod http;
+mod instance_principal;
 mod legacy_pem;
 mod limit;
+mod metadata;
 pub mod model;
+pub mod region;
 mod request;
 #[cfg(feature = "oci-rust-sdk")]
 mod sdk_signer;
+mod security_token;
+mod session;
 pub mod sign;
+mod workload_identity;
 
-pub use auth::{ApiKey, OciCredentials, SignerImplementation};
+pub use api_key_fields::{ApiKeyFieldError, ApiKeyFields};
+pub use auth::{ApiKey, AuthEndpoints, OciCredentials, SignerImplementation};
 pub use error::{OciError, OciResult};
-pub use http::{HttpOciClient, region_endpoint};
+pub use http::HttpOciClient;
 pub(crate) use limit::Counted;
 pub use limit::{Limits, OciMetrics, Throttled};
+pub use metadata::{DEFAULT_METADATA_URL, RegionInfo};
 pub use model::*;
+pub use region::{Region, RegionError, region_endpoint};
+pub use workload_identity::{DEFAULT_CA_PATH, DEFAULT_TOKEN_PATH};
 
 use async_trait::async_trait;
 

@@ -233,7 +233,8 @@ mod tests {
     pub(super) fn base_url_appends_api_version() {
         let base = api_base("http://127.0.0.1:8080/").expect("valid");
         assert_eq!(base.as_str(), "http://127.0.0.1:8080/20160918");
-        let base = api_base(&region_endpoint("eu-frankfurt-1")).expect("valid");
+        let endpoint = region_endpoint("eu-frankfurt-1", None).expect("known region");
+        let base = api_base(&endpoint).expect("valid");
         assert_eq!(
             base.as_str(),
             "https://iaas.eu-frankfurt-1.oraclecloud.com/20160918"

@@ -176,6 +176,34 @@ pub fn sign_request(
     body: Option<&[u8]>,
     now: DateTime<Utc>,
 ) -> Result<(), SignError> {
+    sign_with(key_id, key, method, url, headers, body, now, true)
+}
+
+/// [`sign_request`] without `host` among the signed headers: how OCI's SDKs
+/// sign requests to the federation endpoint (instance principals).
+pub fn sign_request_without_host(
+    key_id: &str,
+    key: &SigningKey,
+    method: &Method,
+    url: &Url,
+    headers: &mut HeaderMap,
+    body: Option<&[u8]>,
+    now: DateTime<Utc>,
+) -> Result<(), SignError> {
+    sign_with(key_id, key, method, url, headers, body, now, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sign_with(
+    key_id: &str,
+    key: &SigningKey,
+    method: &Method,
+    url: &Url,
+    headers: &mut HeaderMap,
+    body: Option<&[u8]>,
+    now: DateTime<Utc>,
+    sign_host: bool,
+) -> Result<(), SignError> {
     let date_name = if headers.contains_key("x-date") {
         "x-date"
     } else {
@@ -205,6 +233,7 @@ pub fn sign_request(
 
     let names: Vec<&str> = signed_header_names(method)
         .iter()
+        .filter(|name| sign_host || **name != "host")
         .map(|name| if *name == "date" { date_name } else { name })
         .collect();
     let signing_string = signing_string(&names, method, url, headers);

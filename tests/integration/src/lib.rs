@@ -596,6 +596,29 @@ impl OperatorProcess {
         leader_election: bool,
         env: &[(&str, &str)],
     ) -> Result<Self> {
+        Self::spawn(bin, sb, name, leader_election, env, None)
+    }
+
+    /// [`OperatorProcess::start_with_env`] with the process's stdout and
+    /// stderr written to `log` (to check what it logs).
+    pub async fn start_logging_to(
+        sb: &OperatorSandbox,
+        name: &str,
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Result<Self> {
+        let bin = operator_binary().await?;
+        Self::spawn(&bin, sb, name, false, env, Some(log))
+    }
+
+    fn spawn(
+        bin: &std::path::Path,
+        sb: &OperatorSandbox,
+        name: &str,
+        leader_election: bool,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Result<Self> {
         let config = oci_emulator::crate_dir()
             .join("testdata")
             .join("oci-config");
@@ -624,6 +647,11 @@ impl OperatorProcess {
         if leader_election {
             cmd.env("LEADER_ELECTION_NAMESPACE", sb.ns.name())
                 .env("LEASE_DURATION_SECONDS", "3");
+        }
+        if let Some(log) = log {
+            let file = std::fs::File::create(log)
+                .with_context(|| format!("creating {}", log.display()))?;
+            cmd.stdout(file.try_clone()?).stderr(file);
         }
         // HEALTH_ADDR may be overridden by `env` (a probe test picks a port).
         let child = cmd.spawn().context("starting k8s-oci-operator")?;

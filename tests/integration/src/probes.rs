@@ -27,6 +27,18 @@ pub async fn status_of(port: u16, path: &str) -> u16 {
     }
 }
 
+/// The body of `GET http://127.0.0.1:<port><path>`, whatever the status.
+pub async fn text_of(port: u16, path: &str) -> Result<String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let response = client
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await?;
+    Ok(response.text().await?)
+}
+
 /// Waits up to `limit` for `path` to answer `code`; how long it took.
 pub async fn answers(port: u16, path: &str, code: u16, limit: Duration) -> Result<Duration> {
     let began = Instant::now();

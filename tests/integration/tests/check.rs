@@ -35,7 +35,14 @@ const CLEARED: &[&str] = &[
     "OCI_AUTH",
     "OCI_CONFIG_FILE",
     "OCI_PROFILE",
+    "OCI_TENANCY_ID",
+    "OCI_USER_ID",
+    "OCI_FINGERPRINT",
+    "OCI_PRIVATE_KEY_FILE",
+    "OCI_PRIVATE_KEY_PASSPHRASE",
+    "OCI_PRIVATE_KEY_PASSPHRASE_FILE",
     "OCI_REGION",
+    "OCI_REGION_METADATA",
     "OCI_ENDPOINT",
     "OCI_SUBNET_IDS",
     "WATCH_NAMESPACE",
@@ -401,6 +408,66 @@ async fn check_missing_permission_names_the_iam_statement() -> Result<()> {
     Ok(())
 }
 
+/// `OCI_AUTH=api-key`, the fields the chart takes from a Secret: a wrong
+/// fingerprint is named with the Secret key to correct, before any call;
+/// the right fields authenticate as the config file does.
+#[tokio::test]
+async fn check_api_key_fields_name_the_setting_and_the_secret_key() -> Result<()> {
+    let emulator = emulator().await?;
+    let key_file = oci_emulator::crate_dir().join("testdata/oci_api_key.pem");
+    let key_file = key_file.display().to_string();
+    let fields = |fingerprint: &'static str| {
+        [
+            ("OCI_AUTH", "api-key"),
+            ("OCI_CONFIG_FILE", ""),
+            ("OCI_TENANCY_ID", "ocid1.tenancy.oc1..sandbox"),
+            ("OCI_USER_ID", "ocid1.user.oc1..sandbox"),
+            ("OCI_FINGERPRINT", fingerprint),
+        ]
+    };
+    let with_key = |fingerprint| {
+        let mut env = fields(fingerprint).to_vec();
+        env.push(("OCI_PRIVATE_KEY_FILE", key_file.as_str()));
+        env
+    };
+
+    let run = check(
+        &emulator,
+        &with_key("00:34:c2:f5:f7:23:48:cd:5d:38:f8:ec:75:ba:82:e6"),
+        &["--output", "json"],
+    )
+    .await?;
+    let line = run.line(oci_check::CREDENTIALS)?;
+    assert_eq!(text(&line, "status"), "fail", "{}", run.stdout);
+    assert!(
+        text(&line, "detail").starts_with("OCI_FINGERPRINT 00:34"),
+        "{line}"
+    );
+    assert!(text(&line, "fix").contains("key `fingerprint`"), "{line}");
+    assert_eq!(
+        emulator.calls().total("ListPublicIps"),
+        0,
+        "nothing was sent"
+    );
+
+    let run = check(
+        &emulator,
+        &with_key("2a:34:c2:f5:f7:23:48:cd:5d:38:f8:ec:75:ba:82:e6"),
+        &["--output", "json"],
+    )
+    .await?;
+    let line = run.line(oci_check::CREDENTIALS)?;
+    assert_eq!(text(&line, "status"), "ok", "{}", run.stdout);
+    assert!(text(&line, "detail").contains(SANDBOX_KEY_ID), "{line}");
+    assert_eq!(
+        text(&run.line(oci_check::AUTHENTICATION)?, "status"),
+        "ok",
+        "{}",
+        run.stdout
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn check_unreachable_endpoint_names_it() -> Result<()> {
     let emulator = emulator().await?;
@@ -499,7 +566,8 @@ async fn check_missing_rbac_fails_with_the_kubectl_fix() -> Result<()> {
         "{reservedips}"
     );
     assert!(
-        text(&reservedips, "fix").contains("kubectl apply -f deploy/10-rbac.yaml"),
+        text(&reservedips, "fix").contains("helm upgrade")
+            && text(&reservedips, "fix").contains("kubectl apply -f deploy/10-rbac.yaml"),
         "{reservedips}"
     );
     let pods = run.line("kubernetes rbac pods")?;

@@ -180,6 +180,7 @@ async fn each_auth_mode_renders_settings_the_operator_accepts() -> Result<()> {
                 &REQUIRED[..],
                 &["--set", &format!("auth.mode={mode}")],
                 &["--set", "auth.apiKey.secretName=team-oci-key"],
+                &["--set", "auth.apiKeyFields.secretName=team-oci-key-fields"],
             ]
             .concat(),
         )?;
@@ -199,6 +200,79 @@ async fn each_auth_mode_renders_settings_the_operator_accepts() -> Result<()> {
                     .context("the API key Secret is not mounted")?;
                 assert_eq!(mount["mountPath"], "/etc/oci");
             }
+            "apiKeyFields" => {
+                // The key and its passphrase are files of the Secret, 0400,
+                // and the settings name those files.
+                let volume = volumes
+                    .iter()
+                    .find(|v| v["projected"].is_object())
+                    .context("no projected volume for the API key's files")?;
+                assert_eq!(volume["projected"]["defaultMode"], 0o400);
+                let sources = volume["projected"]["sources"]
+                    .as_array()
+                    .context("no sources")?;
+                let items: Vec<(&Value, &Value, bool)> = sources
+                    .iter()
+                    .flat_map(|s| {
+                        let optional = s["secret"]["optional"] == true;
+                        s["secret"]["items"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(move |i| (&s["secret"]["name"], &i["key"], optional))
+                    })
+                    .collect();
+                assert_eq!(
+                    items,
+                    [
+                        (&json!("team-oci-key-fields"), &json!("key"), false),
+                        (&json!("team-oci-key-fields"), &json!("passphrase"), true),
+                    ],
+                    "only the key and the (optional) passphrase are files"
+                );
+                let mount = pod["containers"][0]["volumeMounts"]
+                    .as_array()
+                    .and_then(|m| m.iter().find(|m| m["name"] == volume["name"]))
+                    .context("the API key's files are not mounted")?;
+                assert_eq!(mount["mountPath"], "/etc/oci-api-key");
+                assert_eq!(data["OCI_PRIVATE_KEY_FILE"], "/etc/oci-api-key/key");
+                assert_eq!(
+                    data["OCI_PRIVATE_KEY_PASSPHRASE_FILE"],
+                    "/etc/oci-api-key/passphrase"
+                );
+                // The other fields are settings from the same Secret; no
+                // key material in the environment.
+                let env = pod["containers"][0]["env"].as_array().context("no env")?;
+                for (name, key) in [
+                    ("OCI_TENANCY_ID", "tenancy"),
+                    ("OCI_USER_ID", "user"),
+                    ("OCI_FINGERPRINT", "fingerprint"),
+                    ("OCI_REGION", "region"),
+                ] {
+                    let var = env
+                        .iter()
+                        .find(|e| e["name"] == name)
+                        .with_context(|| format!("{name} is not set"))?;
+                    assert_eq!(
+                        var["valueFrom"]["secretKeyRef"]["name"],
+                        "team-oci-key-fields"
+                    );
+                    assert_eq!(var["valueFrom"]["secretKeyRef"]["key"], key);
+                }
+                assert!(
+                    env.iter().all(|e| !matches!(
+                        e["valueFrom"]["secretKeyRef"]["key"].as_str(),
+                        Some("key" | "passphrase")
+                    )),
+                    "key material in the environment: {env:?}"
+                );
+                // The files are the operator's alone: 0400 for its fsGroup.
+                assert_eq!(pod["securityContext"]["fsGroup"], 65532);
+                assert!(
+                    secret_volume.is_none(),
+                    "no config-file Secret: {volumes:?}"
+                );
+            }
             _ => {
                 assert!(!data.contains_key("OCI_CONFIG_FILE"), "{mode}: {data:?}");
                 assert!(
@@ -206,6 +280,16 @@ async fn each_auth_mode_renders_settings_the_operator_accepts() -> Result<()> {
                     "{mode} mounts a Secret: {volumes:?}"
                 );
             }
+        }
+        if mode != "apiKeyFields" {
+            assert!(
+                !data.contains_key("OCI_PRIVATE_KEY_FILE"),
+                "{mode}: {data:?}"
+            );
+            assert!(
+                volumes.iter().all(|v| v["projected"].is_null()),
+                "{mode} mounts the API key's fields: {volumes:?}"
+            );
         }
         flags.insert(data["OCI_AUTH"].clone());
     }
@@ -220,6 +304,8 @@ fn wrong_values_are_refused_by_the_schema_naming_the_field() -> Result<()> {
     for (set, field) in [
         ("replicas=two", "/replicas"),
         ("auth.mode=password", "/auth/mode"),
+        // A mode whose Secret is not named.
+        ("auth.mode=apiKeyFields", "/auth/apiKeyFields/secretName"),
         (
             "oci.rateLimits.writesPerSecond=0",
             "/oci/rateLimits/writesPerSecond",

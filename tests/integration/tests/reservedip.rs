@@ -387,6 +387,57 @@ async fn two_reserved_ips_for_one_pod_one_wins() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_to_a_taken_pod_leaves_the_old_pod_and_waits_for_the_new_one() -> Result<()> {
+    let sb = OperatorSandbox::start("takenmove").await?;
+    sb.running_pod("pod-a", None).await?;
+    sb.running_pod("pod-b", None).await?;
+    sb.create(&with_assignment("pod-a")).await?;
+    let mover = sb
+        .wait_state("my-reserved-ip", State::Assigned, true)
+        .await?;
+    let mover_ip = status_field(&mover, |s| s.public_ip_id.clone());
+    sb.create(&with_assignment("pod-b").replace("my-reserved-ip", "blocker"))
+        .await?;
+    sb.wait_state("blocker", State::Assigned, true).await?;
+
+    // The spec moves to pod-b, whose private IP has the blocker's IP: OCI
+    // refuses the move and leaves the IP on pod-a, which the spec no longer
+    // names, so the operator takes it off pod-a and waits.
+    sb.apply(&with_assignment("pod-b")).await?;
+    let refused = sb
+        .wait_state("my-reserved-ip", State::Allocated, false)
+        .await?;
+    assert_eq!(condition(&refused, "Ready")?.reason, "TargetHasPublicIP");
+    wait_until(Duration::from_secs(30), || async {
+        let ip = sb.public_ip(&mover_ip).context("the IP is gone")?;
+        Ok(ip["lifecycleState"] == "AVAILABLE")
+    })
+    .await
+    .context("the IP stayed on pod-a")?;
+    assert_eq!(
+        status_field(&sb.rips().get("my-reserved-ip").await?, |s| s
+            .public_ip_id
+            .clone()),
+        mover_ip,
+        "the same IP is held"
+    );
+
+    // The blocker goes: the move is tried again and succeeds.
+    sb.delete_and_wait("blocker").await?;
+    let moved = sb
+        .wait_state_within(
+            "my-reserved-ip",
+            State::Assigned,
+            true,
+            Duration::from_secs(60),
+        )
+        .await?;
+    assert_eq!(status_field(&moved, |s| s.public_ip_id.clone()), mover_ip);
+    sb.assert_no_leak().await?;
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_put_back() -> Result<()> {
     let sb = OperatorSandbox::start("drift").await?;
     sb.running_pod("some-pod", None).await?;

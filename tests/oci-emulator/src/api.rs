@@ -4,18 +4,19 @@
 use crate::calls::DROPPED;
 use crate::error::ApiError;
 use crate::faults::Outcome;
-use crate::model::{Lifetime, Scope, UpdatePublicIpDetails};
+use crate::model::{Lifetime, PublicIpPoolSummary, Scope, UpdatePublicIpDetails};
 use crate::paging::paginate;
 use crate::routes::Route;
 use crate::server::{Dropped, HttpResponse, Shared, json_response};
-use crate::signature::{self, SignedRequest};
+use crate::signature::{self, ApiKeys, SignedRequest};
 use crate::world::{PrivateIpFilter, PublicIpFilter, World};
 use bytes::Bytes;
 use http::request::Parts;
 use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// A successful answer before it becomes HTTP.
 struct Reply {
@@ -40,6 +41,16 @@ impl Reply {
     fn with_etag(mut self, etag: &str) -> Self {
         self.etag = Some(etag.to_string());
         self
+    }
+
+    /// An etag for resources the emulator never changes through the API
+    /// (OCI returns one on GetVnic, GetPrivateIp, GetSubnet, GetPublicIpPool):
+    /// a digest of the body, so it changes exactly when what is shown does.
+    fn with_content_etag(self) -> Self {
+        let bytes = serde_json::to_vec(&self.body).unwrap_or_default();
+        let digest = Sha256::digest(&bytes);
+        let etag: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        self.with_etag(&etag)
     }
 
     fn no_content() -> Self {
@@ -76,8 +87,15 @@ pub async fn handle(shared: &Shared, parts: &Parts, body: &Bytes) -> Result<Http
             body,
         };
         let verdict = {
+            // Lock order: keys, then sessions (nothing takes them the other way).
             let keys = shared.keys();
-            signature::verify(&signed, &keys, chrono::Utc::now(), shared.max_clock_skew)
+            let sessions = shared.sessions();
+            let lookup = ApiKeys {
+                keys: &keys,
+                sessions: &sessions,
+                now: SystemTime::now(),
+            };
+            signature::verify(&signed, &lookup, chrono::Utc::now(), shared.max_clock_skew)
                 .map(|key_id| keys.denies(&key_id, operation))
         };
         match verdict {
@@ -226,29 +244,80 @@ fn dispatch(
             let filter = private_ip_filter(query)?;
             page(world.list_private_ips(&filter), q("limit"), q("page"))
         }
-        Route::GetPrivateIp(id) => Reply::json(world.get_private_ip(id)?),
-        Route::GetVnic(id) => Reply::json(world.get_vnic(id)?),
+        Route::GetPrivateIp(id) => Ok(Reply::json(world.get_private_ip(id)?)?.with_content_etag()),
+        Route::GetVnic(id) => Ok(Reply::json(world.get_vnic(id)?)?.with_content_etag()),
         Route::ListVnicAttachments => {
             let compartment_id =
                 q("compartmentId").ok_or_else(|| ApiError::missing("compartmentId"))?;
             world.check_compartment(compartment_id)?;
-            let attachments =
-                world.list_vnic_attachments(compartment_id, q("instanceId"), q("vnicId"));
+            let attachments = world.list_vnic_attachments(
+                compartment_id,
+                q("availabilityDomain"),
+                q("instanceId"),
+                q("vnicId"),
+            );
             page(attachments, q("limit"), q("page"))
         }
-        Route::GetSubnet(id) => Reply::json(world.get_subnet(id)?),
+        Route::GetSubnet(id) => Ok(Reply::json(world.get_subnet(id)?)?.with_content_etag()),
         Route::ListPublicIpPools => {
             let compartment_id =
                 q("compartmentId").ok_or_else(|| ApiError::missing("compartmentId"))?;
             world.check_compartment(compartment_id)?;
-            let pools = world.list_public_ip_pools(compartment_id, q("displayName"));
+            let mut pools = world.list_public_ip_pools(compartment_id, q("displayName"));
+            // No BYOIP ranges here, so no pool is fed by the one asked for.
+            if q("byoipRangeId").is_some() {
+                pools.clear();
+            }
+            sort_pools(&mut pools, q("sortBy"), q("sortOrder"))?;
             let (items, next_page) = paginate(pools, q("limit"), q("page"))?;
             let mut reply = Reply::json(serde_json::json!({ "items": items }))?;
             reply.next_page = next_page;
             Ok(reply)
         }
-        Route::GetPublicIpPool(id) => Reply::json(world.get_public_ip_pool(id)?),
+        Route::GetPublicIpPool(id) => {
+            Ok(Reply::json(world.get_public_ip_pool(id)?)?.with_content_etag())
+        }
     }
+}
+
+/// ListPublicIpPools' sortBy and sortOrder: TIMECREATED defaults to
+/// descending, DISPLAYNAME to ascending (case-sensitive), as OCI documents.
+/// Without either the order stays by OCID.
+fn sort_pools(
+    pools: &mut [PublicIpPoolSummary],
+    sort_by: Option<&str>,
+    sort_order: Option<&str>,
+) -> Result<(), ApiError> {
+    let by_name = match sort_by {
+        None if sort_order.is_none() => return Ok(()),
+        None | Some("TIMECREATED") => false,
+        Some("DISPLAYNAME") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "sortBy must be TIMECREATED or DISPLAYNAME, got {other:?}"
+            )));
+        }
+    };
+    let descending = match sort_order {
+        None => !by_name,
+        Some("ASC") => false,
+        Some("DESC") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "sortOrder must be ASC or DESC, got {other:?}"
+            )));
+        }
+    };
+    // A stable sort: ties keep the OCID order either way.
+    pools.sort_by(|a, b| {
+        let order = if by_name {
+            a.display_name.cmp(&b.display_name)
+        } else {
+            a.time_created.cmp(&b.time_created)
+        };
+        if descending { order.reverse() } else { order }
+    });
+    Ok(())
 }
 
 /// A page of a bare-array list.
@@ -302,12 +371,34 @@ pub fn public_ip_filter(query: &BTreeMap<String, String>) -> Result<PublicIpFilt
     })
 }
 
-/// ListPrivateIps query: subnetId or vnicId is required; ipAddress needs subnetId.
+/// ListPrivateIps query: subnetId or vnicId is required; ipAddress needs
+/// subnetId; ipState and lifetime narrow either.
 pub fn private_ip_filter(query: &BTreeMap<String, String>) -> Result<PrivateIpFilter, ApiError> {
+    let ip_state = match query.get("ipState").map(String::as_str) {
+        None => None,
+        Some(state @ ("ASSIGNED" | "AVAILABLE")) => Some(state.to_string()),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "ipState must be ASSIGNED or AVAILABLE, got {other:?}"
+            )));
+        }
+    };
+    let lifetime = match query.get("lifetime").map(String::as_str) {
+        None => None,
+        Some("RESERVED") => Some(Lifetime::Reserved),
+        Some("EPHEMERAL") => Some(Lifetime::Ephemeral),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "lifetime must be EPHEMERAL or RESERVED, got {other:?}"
+            )));
+        }
+    };
     let filter = PrivateIpFilter {
         subnet_id: query.get("subnetId").cloned(),
         vnic_id: query.get("vnicId").cloned(),
         ip_address: query.get("ipAddress").cloned(),
+        ip_state,
+        lifetime,
     };
     if query.contains_key("vlanId") {
         return Err(ApiError::invalid("The emulator has no VLANs"));
@@ -338,7 +429,7 @@ fn string_field(body: &Value, name: &str) -> Result<String, ApiError> {
     }
 }
 
-fn header_map(parts: &Parts) -> BTreeMap<String, String> {
+pub(crate) fn header_map(parts: &Parts) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     for (name, value) in &parts.headers {
         if let Ok(value) = value.to_str() {
@@ -362,7 +453,7 @@ fn query_map(parts: &Parts) -> BTreeMap<String, String> {
 }
 
 /// An opc-request-id in OCI's style (upper-case hex).
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     uuid::Uuid::new_v4().simple().to_string().to_uppercase()
 }
 
@@ -417,6 +508,59 @@ mod tests {
         ]))
         .expect("valid");
         assert_eq!(ok.lifetime, Some(Lifetime::Reserved));
+    }
+
+    #[test]
+    fn list_private_ips_filters_by_state_and_lifetime() {
+        let filter = private_ip_filter(&query(&[
+            ("vnicId", "v"),
+            ("ipState", "AVAILABLE"),
+            ("lifetime", "RESERVED"),
+        ]))
+        .expect("valid");
+        assert_eq!(filter.ip_state.as_deref(), Some("AVAILABLE"));
+        assert_eq!(filter.lifetime, Some(Lifetime::Reserved));
+        let bad = private_ip_filter(&query(&[("vnicId", "v"), ("ipState", "GONE")]));
+        assert_eq!(bad.unwrap_err().code, "InvalidParameter");
+        let bad = private_ip_filter(&query(&[("vnicId", "v"), ("lifetime", "FOREVER")]));
+        assert_eq!(bad.unwrap_err().code, "InvalidParameter");
+    }
+
+    #[test]
+    fn pools_sort_as_oci_documents() {
+        let pool = |id: &str, name: &str, created: &str| PublicIpPoolSummary {
+            id: id.into(),
+            compartment_id: "c".into(),
+            display_name: name.into(),
+            lifecycle_state: "ACTIVE".into(),
+            time_created: created.into(),
+        };
+        let pools = vec![
+            pool("a", "zeta", "2026-01-01T00:00:00.000Z"),
+            pool("b", "alpha", "2026-01-02T00:00:00.000Z"),
+        ];
+        let order = |by: Option<&str>, dir: Option<&str>| {
+            let mut sorted = pools.clone();
+            sort_pools(&mut sorted, by, dir)
+                .map(|()| sorted.iter().map(|p| p.id.clone()).collect::<Vec<_>>())
+        };
+        assert_eq!(order(None, None).expect("ok"), ["a", "b"]);
+        // TIMECREATED defaults to descending, DISPLAYNAME to ascending.
+        assert_eq!(order(Some("TIMECREATED"), None).expect("ok"), ["b", "a"]);
+        assert_eq!(order(Some("DISPLAYNAME"), None).expect("ok"), ["b", "a"]);
+        assert_eq!(
+            order(Some("DISPLAYNAME"), Some("DESC")).expect("ok"),
+            ["a", "b"]
+        );
+        assert_eq!(order(None, Some("ASC")).expect("ok"), ["a", "b"]);
+        assert_eq!(
+            order(Some("SIZE"), None).unwrap_err().code,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            order(None, Some("UP")).unwrap_err().code,
+            "InvalidParameter"
+        );
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! `oci-emulator`: the OCI networking emulator as a standalone process.
 
-use oci_emulator::{Emulator, EmulatorConfig, KeySpec, Seed};
+use oci_emulator::{Emulator, EmulatorConfig, IdentityConfig, KeySpec, Seed};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 const USAGE: &str = "\
 Usage: oci-emulator [--listen ADDR] [--seed FILE] [--keys-file FILE]
                     [--no-verify-signatures] [--random-seed N]
+                    [--proxymux-listen ADDR] [--session-ttl SECONDS]
+                    [--service-account-token TOKEN]... [--cluster-ca-out FILE]
 
   --listen ADDR             where to listen (default 127.0.0.1:9090; port 0 picks one)
   --seed FILE               seed document (YAML or JSON); see README.md
@@ -15,7 +19,14 @@ Usage: oci-emulator [--listen ADDR] [--seed FILE] [--keys-file FILE]
                             {keyId | tenancyId+userId, publicKeyPem | publicKeyFile}
   --no-verify-signatures    accept unsigned requests
   --random-seed N           make probabilistic faults reproducible
+  --proxymux-listen ADDR    the proxymux's TLS listener (default 127.0.0.1:0: a free port)
+  --session-ttl SECONDS     lifetime of session tokens (default 1200)
+  --service-account-token TOKEN
+                            a bearer token the proxymux accepts (repeatable;
+                            without any, every non-empty token is accepted)
+  --cluster-ca-out FILE     write the CA of the proxymux's certificate (PEM) here
 
+Prints `oci-emulator listening on URL` and `oci-emulator proxymux on URL`.
 Logs go to stderr (RUST_LOG=oci_emulator=debug for every call).";
 
 struct Args {
@@ -24,6 +35,8 @@ struct Args {
     keys_file: Option<PathBuf>,
     verify_signatures: bool,
     random_seed: Option<u64>,
+    identity: IdentityConfig,
+    cluster_ca_out: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -33,6 +46,8 @@ fn parse_args() -> Result<Args, String> {
         keys_file: None,
         verify_signatures: true,
         random_seed: None,
+        identity: IdentityConfig::default(),
+        cluster_ca_out: None,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
@@ -53,6 +68,29 @@ fn parse_args() -> Result<Args, String> {
                     text.parse()
                         .map_err(|_| format!("--random-seed: not a number: {text}"))?,
                 );
+            }
+            "--proxymux-listen" => {
+                let text = value("--proxymux-listen")?;
+                args.identity.proxymux_listen = text
+                    .parse()
+                    .map_err(|_| format!("--proxymux-listen: not an address: {text}"))?;
+            }
+            "--session-ttl" => {
+                let text = value("--session-ttl")?;
+                let seconds: u64 = text
+                    .parse()
+                    .map_err(|_| format!("--session-ttl: not a number of seconds: {text}"))?;
+                args.identity.session_ttl = Duration::from_secs(seconds);
+            }
+            "--service-account-token" => {
+                let token = value("--service-account-token")?;
+                if token.is_empty() {
+                    return Err("--service-account-token: empty".into());
+                }
+                args.identity.service_account_tokens.push(token);
+            }
+            "--cluster-ca-out" => {
+                args.cluster_ca_out = Some(PathBuf::from(value("--cluster-ca-out")?));
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
@@ -119,6 +157,7 @@ async fn main() -> ExitCode {
         keys,
         verify_signatures: args.verify_signatures,
         random_seed: args.random_seed,
+        identity: args.identity,
         ..EmulatorConfig::default()
     };
     let handle = match Emulator::start(config).await {
@@ -128,8 +167,27 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // The sandbox scripts wait for this line.
-    println!("oci-emulator listening on {}", handle.base_url());
+    // Written before the listening line, so whoever waits for that line can
+    // read the file.
+    if let Some(path) = &args.cluster_ca_out
+        && let Err(e) = std::fs::write(path, handle.cluster_ca_pem())
+    {
+        eprintln!("oci-emulator: cannot write {}: {e}", path.display());
+        handle.shutdown().await;
+        return ExitCode::from(1);
+    }
+    // The sandbox scripts wait for the first line. One write for both lines,
+    // and write errors ignored: a reader that takes the first line and closes
+    // the pipe must not make the second one fail (println! would panic).
+    let banner = format!(
+        "oci-emulator listening on {}\noci-emulator proxymux on {}\n",
+        handle.base_url(),
+        handle.proxymux_url()
+    );
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(banner.as_bytes());
+    let _ = stdout.flush();
+    drop(stdout);
     wait_for_signal().await;
     handle.shutdown().await;
     ExitCode::SUCCESS

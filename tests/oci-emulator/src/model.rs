@@ -93,6 +93,8 @@ pub struct PrivateIp {
     pub display_name: String,
     pub hostname_label: Option<String>,
     pub ip_state: String,
+    /// EPHEMERAL: made with its VNIC (the emulator has no reserved private IPs).
+    pub lifetime: Lifetime,
     pub freeform_tags: FreeformTags,
     pub defined_tags: DefinedTags,
     pub time_created: String,
@@ -173,6 +175,8 @@ pub struct Subnet {
     pub lifecycle_state: String,
     pub prohibit_internet_ingress: bool,
     pub prohibit_public_ip_on_vnic: bool,
+    /// The VCN's default route table: OCI's Subnet always names one.
+    pub route_table_id: String,
     pub vcn_id: String,
     pub virtual_router_ip: String,
     pub virtual_router_mac: String,

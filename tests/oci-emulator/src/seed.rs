@@ -323,6 +323,10 @@ impl<'a> Builder<'a> {
                 subnet.id
             )));
         }
+        let route_table_id = match vcn.id.strip_prefix("ocid1.vcn.") {
+            Some(rest) => format!("ocid1.routetable.{rest}"),
+            None => format!("ocid1.routetable.{}", vcn.id),
+        };
         let compartment_id = self.compartment(&subnet.compartment_id)?;
         let record = Subnet {
             id: subnet.id.clone(),
@@ -337,6 +341,7 @@ impl<'a> Builder<'a> {
             lifecycle_state: "AVAILABLE".to_string(),
             prohibit_internet_ingress: subnet.prohibit_public_ip_on_vnic,
             prohibit_public_ip_on_vnic: subnet.prohibit_public_ip_on_vnic,
+            route_table_id,
             vcn_id: subnet.vcn_id.clone(),
             virtual_router_ip: cidr.gateway().to_string(),
             virtual_router_mac: "00:00:17:00:00:01".to_string(),
@@ -579,6 +584,7 @@ impl<'a> Builder<'a> {
                 None
             },
             ip_state: "ASSIGNED".to_string(),
+            lifetime: Lifetime::Ephemeral,
             freeform_tags: FreeformTags::new(),
             defined_tags: DefinedTags::new(),
             time_created: now_rfc3339(),

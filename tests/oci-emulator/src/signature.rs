@@ -7,7 +7,13 @@
 //! - `x-content-sha256` must be the base64 SHA-256 of the body and
 //!   `content-length` its length;
 //! - the date must be within the allowed clock skew (5 minutes).
+//!
+//! Keys: API keys (`<tenancy>/<user>/<fingerprint>`) from the [`KeyStore`],
+//! session tokens (`ST$<token>`) from the [`SessionStore`], and for X.509
+//! federation `<tenancy>/fed-x509/<certificate fingerprint>` (see
+//! [`FederationKeyId`]), whose requests OCI's SDKs sign without `host`.
 
+use crate::sessions::SessionStore;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -19,7 +25,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// Prefix of a keyId that is a session token.
+pub const SESSION_KEY_PREFIX: &str = "ST$";
 
 /// Why a key could not be registered.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +146,110 @@ impl KeyStore {
     }
 }
 
-fn parse_public_key(pem: &str) -> Result<RsaPublicKey, KeyError> {
+/// Where [`verify`] finds the public key of a keyId; `Err` is the 401's reason.
+pub trait KeyLookup {
+    fn public_key(&self, key_id: &str) -> Result<&RsaPublicKey, String>;
+}
+
+impl KeyLookup for KeyStore {
+    fn public_key(&self, key_id: &str) -> Result<&RsaPublicKey, String> {
+        self.get(key_id)
+            .ok_or_else(|| format!("unknown keyId {key_id}"))
+    }
+}
+
+/// The keys of Core Services calls: session tokens (`ST$...`) as of `now`,
+/// API keys otherwise.
+pub struct ApiKeys<'a> {
+    pub keys: &'a KeyStore,
+    pub sessions: &'a SessionStore,
+    pub now: SystemTime,
+}
+
+impl KeyLookup for ApiKeys<'_> {
+    fn public_key(&self, key_id: &str) -> Result<&RsaPublicKey, String> {
+        match key_id.strip_prefix(SESSION_KEY_PREFIX) {
+            Some(token) => self
+                .sessions
+                .public_key(token, self.now)
+                .map_err(|e| e.to_string()),
+            None => self.keys.public_key(key_id),
+        }
+    }
+}
+
+/// The keyId of an X.509 federation request,
+/// `<tenancy ocid>/fed-x509/<SHA-1 fingerprint of the leaf certificate>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationKeyId {
+    pub tenancy_id: String,
+    /// Lowercase, colon-separated hex of 20 bytes.
+    pub fingerprint: String,
+}
+
+/// Why a keyId is no federation keyId.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FederationKeyIdError {
+    #[error("keyId is not <tenancy>/fed-x509/<fingerprint>")]
+    Shape,
+    #[error("keyId fingerprint is not 20 colon-separated lowercase hex bytes")]
+    Fingerprint,
+}
+
+impl FederationKeyId {
+    pub fn parse(key_id: &str) -> Result<Self, FederationKeyIdError> {
+        let mut parts = key_id.split('/');
+        let (Some(tenancy_id), Some("fed-x509"), Some(fingerprint), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(FederationKeyIdError::Shape);
+        };
+        if tenancy_id.is_empty() {
+            return Err(FederationKeyIdError::Shape);
+        }
+        let bytes: Vec<&str> = fingerprint.split(':').collect();
+        let well_formed = bytes.len() == 20
+            && bytes.iter().all(|b| {
+                b.len() == 2
+                    && b.bytes()
+                        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+            });
+        if !well_formed {
+            return Err(FederationKeyIdError::Fingerprint);
+        }
+        Ok(Self {
+            tenancy_id: tenancy_id.to_string(),
+            fingerprint: fingerprint.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for FederationKeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/fed-x509/{}", self.tenancy_id, self.fingerprint)
+    }
+}
+
+/// Which headers must be signed besides the date and the body headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRules {
+    /// Core Services calls sign `host`; OCI's SDKs leave it out of X.509
+    /// federation requests, so that endpoint accepts both.
+    pub require_host: bool,
+}
+
+impl HeaderRules {
+    /// Core Services calls.
+    pub const API: Self = Self { require_host: true };
+    /// X.509 federation.
+    pub const FEDERATION: Self = Self {
+        require_host: false,
+    };
+}
+
+/// Parses a public key PEM, SubjectPublicKeyInfo (`BEGIN PUBLIC KEY`) or
+/// PKCS#1 (`BEGIN RSA PUBLIC KEY`).
+pub fn parse_public_key(pem: &str) -> Result<RsaPublicKey, KeyError> {
     let pem = pem.trim();
     if pem.contains("BEGIN RSA PUBLIC KEY") {
         RsaPublicKey::from_pkcs1_pem(pem).map_err(|e| KeyError::Pem(e.to_string()))
@@ -152,12 +264,16 @@ pub fn fingerprint(key: &RsaPublicKey) -> Result<String, KeyError> {
     let der = key
         .to_public_key_der()
         .map_err(|e| KeyError::Pem(e.to_string()))?;
-    let digest = Md5::digest(der.as_bytes());
-    Ok(digest
+    Ok(colon_hex(&Md5::digest(der.as_bytes())))
+}
+
+/// `ab:cd:...`: how OCI writes fingerprints.
+pub fn colon_hex(bytes: &[u8]) -> String {
+    bytes
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
-        .join(":"))
+        .join(":")
 }
 
 /// Fingerprint of a public key PEM.
@@ -175,12 +291,24 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Checks the signature; `Ok(keyId)` or a short reason for the 401.
+/// Checks the signature of a Core Services call; `Ok(keyId)` or a short
+/// reason for the 401.
 pub fn verify(
     request: &SignedRequest<'_>,
-    keys: &KeyStore,
+    keys: &impl KeyLookup,
     now: DateTime<Utc>,
     max_skew: Duration,
+) -> Result<String, String> {
+    verify_with(request, keys, now, max_skew, HeaderRules::API)
+}
+
+/// [`verify`] with other header rules.
+pub fn verify_with(
+    request: &SignedRequest<'_>,
+    keys: &impl KeyLookup,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+    rules: HeaderRules,
 ) -> Result<String, String> {
     let authorization = request
         .headers
@@ -206,7 +334,9 @@ pub fn verify(
         .map_err(|_| "signature is not base64".to_string())?;
 
     require(&signed, "(request-target)")?;
-    require(&signed, "host")?;
+    if rules.require_host {
+        require(&signed, "host")?;
+    }
     let date_header = if signed.contains(&"x-date") {
         "x-date"
     } else if signed.contains(&"date") {
@@ -238,9 +368,7 @@ pub fn verify(
     }
     let signing_string = lines.join("\n");
 
-    let key = keys
-        .get(key_id)
-        .ok_or_else(|| format!("unknown keyId {key_id}"))?;
+    let key = keys.public_key(key_id)?;
     let digest = Sha256::digest(signing_string.as_bytes());
     key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &signature)
         .map_err(|_| "signature does not match".to_string())?;
@@ -492,6 +620,135 @@ mod tests {
         assert!(error.contains("unknown keyId"), "{error}");
         assert!(parse_authorization("Basic abc").is_err());
         assert!(parse_authorization(r#"Signature keyId=unquoted"#).is_err());
+    }
+
+    #[test]
+    fn federation_may_leave_host_unsigned_the_api_may_not() {
+        let f = fixture();
+        let now = Utc::now();
+        let body = br#"{"certificate":"x"}"#;
+        let mut headers = post_headers(body, now);
+        headers.remove("host");
+        let names = [
+            "x-date",
+            "(request-target)",
+            "content-length",
+            "content-type",
+            "x-content-sha256",
+        ];
+        sign(&f.private, &mut headers, &names, "post /v1/x509");
+        let request = SignedRequest {
+            method: "POST",
+            path_and_query: "/v1/x509",
+            headers: &headers,
+            body,
+        };
+        let skew = Duration::from_secs(300);
+        let error = verify(&request, &f.keys, now, skew).unwrap_err();
+        assert!(error.contains("host must be signed"), "{error}");
+        assert_eq!(
+            verify_with(&request, &f.keys, now, skew, HeaderRules::FEDERATION),
+            Ok("t/u/f".to_string())
+        );
+    }
+
+    #[test]
+    fn session_keys_come_from_the_session_store() {
+        use crate::sessions::{Principal, PrincipalType, SessionStore};
+        let f = fixture();
+        let now = Utc::now();
+        let mut sessions = SessionStore::new(Duration::from_secs(60));
+        let token = sessions.issue(
+            Principal {
+                kind: PrincipalType::Resource,
+                subject: "s".into(),
+                tenancy_id: "t".into(),
+            },
+            f.private.to_public_key(),
+            SystemTime::now(),
+        );
+        let key_id = format!("ST${token}");
+        let mut headers = post_headers(b"", now);
+        sign(
+            &f.private,
+            &mut headers,
+            &["(request-target)", "host", "x-date"],
+            "get /p",
+        );
+        let auth = headers["authorization"].replace("t/u/f", &key_id);
+        headers.insert("authorization".into(), auth);
+        let request = SignedRequest {
+            method: "GET",
+            path_and_query: "/p",
+            headers: &headers,
+            body: b"",
+        };
+        let skew = Duration::from_secs(300);
+        let check = |sessions: &SessionStore, at: SystemTime| {
+            let keys = ApiKeys {
+                keys: &f.keys,
+                sessions,
+                now: at,
+            };
+            verify(&request, &keys, now, skew)
+        };
+        assert_eq!(check(&sessions, SystemTime::now()), Ok(key_id.clone()));
+        let later = SystemTime::now() + Duration::from_secs(61);
+        assert_eq!(
+            check(&sessions, later),
+            Err("session token expired".to_string())
+        );
+        sessions.revoke_all();
+        assert_eq!(
+            check(&sessions, SystemTime::now()),
+            Err("session token revoked".to_string())
+        );
+        let empty = SessionStore::new(Duration::from_secs(60));
+        assert_eq!(
+            check(&empty, SystemTime::now()),
+            Err("unknown session token".to_string())
+        );
+        // API keys still resolve through the same lookup.
+        let keys = ApiKeys {
+            keys: &f.keys,
+            sessions: &empty,
+            now: SystemTime::now(),
+        };
+        assert!(keys.public_key("t/u/f").is_ok());
+    }
+
+    #[test]
+    fn federation_key_ids_parse() {
+        let fingerprint = "a9:99:3e:36:47:06:81:6a:ba:3e:25:71:78:50:c2:6c:9c:d0:d8:9d";
+        let key_id = format!("ocid1.tenancy.oc1..t/fed-x509/{fingerprint}");
+        let parsed = FederationKeyId::parse(&key_id).expect("parses");
+        assert_eq!(parsed.tenancy_id, "ocid1.tenancy.oc1..t");
+        assert_eq!(parsed.fingerprint, fingerprint);
+        assert_eq!(parsed.to_string(), key_id);
+        for shape in [
+            "ocid1.tenancy.oc1..t/user/a9:99",
+            "/fed-x509/a9",
+            "t/fed-x509",
+            "t/fed-x509/a9/extra",
+        ] {
+            assert_eq!(
+                FederationKeyId::parse(shape),
+                Err(FederationKeyIdError::Shape),
+                "{shape}"
+            );
+        }
+        for fingerprint in [
+            "a9:99",
+            "A9:99:3E:36:47:06:81:6A:BA:3E:25:71:78:50:C2:6C:9C:D0:D8:9D",
+            "a9993e364706816aba3e25717850c26c9cd0d89d",
+            "zz:99:3e:36:47:06:81:6a:ba:3e:25:71:78:50:c2:6c:9c:d0:d8:9d",
+        ] {
+            assert_eq!(
+                FederationKeyId::parse(&format!("t/fed-x509/{fingerprint}")),
+                Err(FederationKeyIdError::Fingerprint),
+                "{fingerprint}"
+            );
+        }
     }
 
     #[test]

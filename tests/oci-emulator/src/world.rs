@@ -42,6 +42,9 @@ pub struct PrivateIpFilter {
     pub subnet_id: Option<String>,
     pub vnic_id: Option<String>,
     pub ip_address: Option<String>,
+    /// `ASSIGNED` or `AVAILABLE`.
+    pub ip_state: Option<String>,
+    pub lifetime: Option<Lifetime>,
 }
 
 /// Everything the emulator knows.
@@ -379,13 +382,6 @@ impl World {
                 lifecycle::enter(ip, PublicIpState::Assigning, now, &timing);
                 self.attach(id, &target, now);
             }
-            Assignment::FailedMove(error) => {
-                // OCI unassigns first; a failing target leaves the IP free, not
-                // back where it was.
-                lifecycle::enter(ip, PublicIpState::Available, now, &timing);
-                self.detach(id, now);
-                return Err(error);
-            }
         }
         let ip = self
             .public_ips
@@ -441,13 +437,10 @@ impl World {
             .private_ips
             .get(target)
             .ok_or_else(|| ApiError::related_not_found(format!("private IP {target}")))?;
-        match self.check_can_hold(private_ip, Some(&ip.id)) {
-            Ok(()) => Ok(Assignment::AssignTo(target.to_string())),
-            Err(error) if ip.lifecycle_state == PublicIpState::Assigned => {
-                Ok(Assignment::FailedMove(error))
-            }
-            Err(error) => Err(error),
-        }
+        // A refused move leaves the IP where it was, as OCI does: the
+        // target is checked before anything changes.
+        self.check_can_hold(private_ip, Some(&ip.id))?;
+        Ok(Assignment::AssignTo(target.to_string()))
     }
 
     /// DeletePublicIp. Deleting an IP already on its way out is accepted.
@@ -515,6 +508,8 @@ impl World {
                     .as_ref()
                     .is_none_or(|a| &p.ip_address == a)
             })
+            .filter(|p| filter.ip_state.as_ref().is_none_or(|s| &p.ip_state == s))
+            .filter(|p| filter.lifetime.is_none_or(|l| p.lifetime == l))
             .cloned()
             .collect();
         // Address order, as OCI lists them.
@@ -539,12 +534,14 @@ impl World {
     pub fn list_vnic_attachments(
         &self,
         compartment_id: &str,
+        availability_domain: Option<&str>,
         instance_id: Option<&str>,
         vnic_id: Option<&str>,
     ) -> Vec<VnicAttachment> {
         self.vnic_attachments
             .values()
             .filter(|a| a.compartment_id == compartment_id)
+            .filter(|a| availability_domain.is_none_or(|ad| a.availability_domain == ad))
             .filter(|a| instance_id.is_none_or(|i| a.instance_id == i))
             .filter(|a| vnic_id.is_none_or(|v| a.vnic_id == v))
             .cloned()
@@ -705,8 +702,6 @@ enum Assignment {
     Keep,
     Unassign,
     AssignTo(String),
-    /// A move whose target was refused: unassign, then report `error`.
-    FailedMove(ApiError),
 }
 
 fn check_etag(ip: &PublicIp, if_match: Option<&str>) -> Result<(), ApiError> {
@@ -816,7 +811,7 @@ instances:
     }
 
     #[test]
-    fn failed_move_leaves_available() {
+    fn a_refused_move_leaves_the_ip_where_it_was() {
         let start = Instant::now();
         let mut world = world(start);
         let moving = world
@@ -827,18 +822,16 @@ instances:
             .expect("b");
         let later = start + Duration::from_millis(20);
         world.tick(later);
+        let before = world.get_public_ip(&moving.id).expect("exists");
+        assert_eq!(before.lifecycle_state, PublicIpState::Assigned);
         let error = world
             .update_public_ip(later, &moving.id, assign("b"), None)
             .expect_err("b is taken");
         assert_eq!(error.code, "Conflict");
         let after = world.get_public_ip(&moving.id).expect("exists");
-        assert_eq!(after.lifecycle_state, PublicIpState::Available);
-        assert_eq!(after.assigned_entity_id, None);
-        // An AVAILABLE IP assigned to a taken target just fails.
-        let error = world
-            .update_public_ip(later, &moving.id, assign("b"), None)
-            .expect_err("still taken");
-        assert_eq!(error.code, "Conflict");
+        assert_eq!(after.lifecycle_state, PublicIpState::Assigned);
+        assert_eq!(after.assigned_entity_id.as_deref(), Some("a"));
+        assert_eq!(after.etag, before.etag, "nothing changed");
     }
 
     #[test]

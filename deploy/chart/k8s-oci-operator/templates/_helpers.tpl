@@ -58,7 +58,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 
 {{/* OCI_AUTH as the operator spells it (k8s-oci-operator run --auth). */}}
 {{- define "k8s-oci-operator.authFlag" -}}
-{{- $modes := dict "apiKey" "config-file" "instancePrincipal" "instance-principal" }}
+{{- $modes := dict "apiKey" "config-file" "apiKeyFields" "api-key" "instancePrincipal" "instance-principal" "okeWorkloadIdentity" "oke-workload-identity" }}
 {{- $flag := get $modes .Values.auth.mode }}
 {{- if not $flag }}
 {{- fail (printf "auth.mode %q is not one of: %s" .Values.auth.mode (keys $modes | sortAlpha | join ", ")) }}
@@ -69,6 +69,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{/* Where the API-key Secret is mounted, and the config file in it. */}}
 {{- define "k8s-oci-operator.apiKeyDir" -}}
 /etc/oci
+{{- end }}
+
+{{/* Where the API key's private key and passphrase (auth.mode apiKeyFields) are mounted. */}}
+{{- define "k8s-oci-operator.apiKeyFieldsDir" -}}
+/etc/oci-api-key
+{{- end }}
+
+{{/* The Secret of auth.mode apiKeyFields (the schema requires it too). */}}
+{{- define "k8s-oci-operator.apiKeyFieldsSecret" -}}
+{{- required "auth.apiKeyFields.secretName is required with auth.mode=apiKeyFields: the Secret with keys tenancy, user, fingerprint, key (and optionally region, passphrase)" .Values.auth.apiKeyFields.secretName }}
 {{- end }}
 
 {{/* Where existing policy ConfigMaps are mounted, one directory each. */}}

@@ -355,7 +355,7 @@ fn check_rbac_line_names_missing_verbs_and_the_fix() {
     );
     let fix = line.fix.as_deref().unwrap_or("");
     assert!(
-        fix.contains("kubectl apply -f deploy/10-rbac.yaml"),
+        fix.contains("helm upgrade") && fix.contains("kubectl apply -f deploy/10-rbac.yaml"),
         "{fix}"
     );
     assert!(fix.contains("verbs: [create, update]"), "{fix}");

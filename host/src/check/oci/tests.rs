@@ -575,3 +575,171 @@ fn check_credentials_fix_names_the_file_profile_and_field() {
     assert!(fix.contains("remove pass_phrase"), "{fix}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    config: RunConfig,
+}
+
+fn config(extra: &[&str]) -> RunConfig {
+    let mut args = vec!["check", "--compartment-id", "c", "--cluster-id", "k"];
+    args.extend_from_slice(extra);
+    match <Cli as clap::Parser>::try_parse_from(args) {
+        Ok(cli) => cli.config,
+        Err(e) => panic!("test arguments: {e}"),
+    }
+}
+
+const TEST_KEY: &str = include_str!("../../../../tests/oci-emulator/testdata/oci_api_key.pem");
+const TEST_FINGERPRINT: &str = "2a:34:c2:f5:f7:23:48:cd:5d:38:f8:ec:75:ba:82:e6";
+
+fn credentials_in(region: Option<&str>) -> OciCredentials {
+    OciCredentials::from_api_key(
+        "ocid1.tenancy.oc1..t",
+        "ocid1.user.oc1..u",
+        TEST_FINGERPRINT,
+        TEST_KEY,
+        region.map(str::to_string),
+    )
+    .expect("test key")
+}
+
+#[test]
+fn check_endpoint_follows_the_region_by_key_or_name_in_its_realm() {
+    let by_key = endpoint_of(&config(&["--region", "FRA"]), &credentials_in(None));
+    assert_eq!(
+        by_key,
+        Ok((
+            "https://iaas.eu-frankfurt-1.oraclecloud.com".to_string(),
+            "OCI_REGION=FRA".to_string()
+        ))
+    );
+    let gov = endpoint_of(&config(&[]), &credentials_in(Some("us-gov-ashburn-1")));
+    assert_eq!(
+        gov.map(|(endpoint, _)| endpoint),
+        Ok("https://iaas.us-gov-ashburn-1.oraclegovcloud.com".to_string())
+    );
+    let (detail, fix) = endpoint_of(&config(&["--region", "frankfurt"]), &credentials_in(None))
+        .expect_err("unknown");
+    assert!(
+        detail.starts_with("OCI_REGION=frankfurt: unknown OCI region"),
+        "{detail}"
+    );
+    assert!(fix.contains("OCI_REGION_METADATA"), "{fix}");
+    let (_, fix) = endpoint_of(&config(&[]), &credentials_in(None)).expect_err("no region");
+    assert!(fix.contains("fra") && fix.contains("Secret"), "{fix}");
+}
+
+/// Each `--auth api-key` error, produced for real, gets a fix naming its
+/// setting and the chart's Secret key.
+#[test]
+fn check_api_key_fields_fix_names_the_setting_and_the_secret_key() {
+    let dir = std::env::temp_dir().join(format!("check-api-key-fields-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, TEST_KEY).expect("write");
+    let good = crate::oci::ApiKeyFields {
+        tenancy: Some("ocid1.tenancy.oc1..t".into()),
+        user: Some("ocid1.user.oc1..u".into()),
+        fingerprint: Some(TEST_FINGERPRINT.into()),
+        region: None,
+        private_key_file: Some(key_file.clone()),
+        passphrase: None,
+        passphrase_file: None,
+    };
+    assert!(good.load().is_ok());
+    let fix_for = |change: &dyn Fn(&mut crate::oci::ApiKeyFields)| {
+        let mut fields = good.clone();
+        change(&mut fields);
+        let message = fields.load().map(|_| ()).expect_err("refused").to_string();
+        let fix = credentials_fix(AuthMode::ApiKey, "DEFAULT", &message);
+        (fix, message)
+    };
+    for (change, expected) in [
+        (
+            (|f: &mut crate::oci::ApiKeyFields| f.tenancy = None)
+                as fn(&mut crate::oci::ApiKeyFields),
+            ["set OCI_TENANCY_ID", "key `tenancy`"],
+        ),
+        (
+            |f| f.tenancy = Some("ocid1.compartment.oc1..c".into()),
+            ["set OCI_TENANCY_ID", "key `tenancy`"],
+        ),
+        (|f| f.user = None, ["set OCI_USER_ID", "key `user`"]),
+        (
+            |f| f.fingerprint = Some("aa:bb".into()),
+            ["set OCI_FINGERPRINT", "key `fingerprint`"],
+        ),
+        (
+            |f| f.fingerprint = Some("00:34:c2:f5:f7:23:48:cd:5d:38:f8:ec:75:ba:82:e6".into()),
+            ["two different API keys", "key `key`"],
+        ),
+        (
+            |f| f.private_key_file = None,
+            ["set OCI_PRIVATE_KEY_FILE", "key `key`"],
+        ),
+        (
+            |f| f.private_key_file = Some("/nowhere/key".into()),
+            ["set OCI_PRIVATE_KEY_FILE", "key `key`"],
+        ),
+        (
+            |f| f.passphrase = Some("p".into()),
+            ["not encrypted", "`passphrase`"],
+        ),
+    ] {
+        let (fix, message) = fix_for(&change);
+        for part in expected {
+            assert!(fix.contains(part), "{message}: {fix}");
+        }
+    }
+    let (fix, _) = fix_for(&|f| {
+        f.passphrase = Some("p".into());
+        f.passphrase_file = Some("/nowhere/passphrase".into());
+    });
+    assert!(
+        fix.starts_with("unset OCI_PRIVATE_KEY_PASSPHRASE or"),
+        "{fix}"
+    );
+    std::fs::write(&key_file, "garbage").expect("write");
+    let (fix, _) = fix_for(&|_| {});
+    assert!(fix.contains("RSA private key (PEM"), "{fix}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn check_session_profile_fixes_say_what_to_run() {
+    use base64::Engine as _;
+    let dir = std::env::temp_dir().join(format!("check-session-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config_file = dir.join("config");
+    std::fs::write(dir.join("key.pem"), TEST_KEY).expect("write");
+    std::fs::write(
+        &config_file,
+        "[dev]\nfingerprint=f\ntenancy=t\nkey_file=key.pem\nsecurity_token_file=token\n",
+    )
+    .expect("write");
+    let fix_for = || {
+        let message = match OciCredentials::from_config_file(&config_file, "dev") {
+            Err(OciError::Config(message)) => message,
+            other => panic!("expected a config error, got {other:?}"),
+        };
+        credentials_fix(AuthMode::ConfigFile, "dev", &message)
+    };
+    let fix = fix_for();
+    assert!(
+        fix.starts_with("security_token_file of profile [dev]"),
+        "{fix}"
+    );
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"exp":1000}"#);
+    std::fs::write(dir.join("token"), format!("e30.{claims}.c2ln")).expect("write");
+    let fix = fix_for();
+    assert!(
+        fix.starts_with("run `oci session authenticate --profile-name dev`"),
+        "{fix}"
+    );
+    std::fs::write(dir.join("key.pem"), "garbage").expect("write");
+    let fix = fix_for();
+    assert!(fix.contains("session key"), "{fix}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

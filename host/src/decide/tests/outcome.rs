@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::decide::ownership::{TAG_NAME, TAG_NAMESPACE};
 use crate::decide::plan::Step;
-use crate::decide::{How, Outcome, Requeue, conclude};
+use crate::decide::{Call, How, Outcome, Requeue, conclude};
 use crate::oci::Lifetime;
 
 fn answered(case: &Case, ip: Option<PublicIp>) -> Conclusion {
@@ -178,6 +178,21 @@ fn a_taken_target_says_whose_ip_is_there_and_holds_back() {
 }
 
 #[test]
+fn a_refused_move_comes_back_at_once_to_take_the_ip_off() {
+    let case =
+        Case::holding(ours(PublicIpState::Assigned, Some("p0")), How::Read).with_pod_target();
+    let c = conclude(
+        case.plan(),
+        Outcome::TargetTaken {
+            failure: failure("OCIConflict", "Conflict", true),
+            holder: None,
+        },
+    );
+    assert_eq!(cond(&c.status, ASSIGNED), ("False", "TargetHasPublicIP"));
+    assert_eq!(c.requeue, Requeue::Now, "the IP still sits on p0");
+}
+
+#[test]
 fn a_create_refused_for_a_taken_target_drops_its_token() {
     let mut case = Case::new().with_pod_target();
     case.status.allocation_token = Some("t1".into());
@@ -198,12 +213,57 @@ fn a_create_refused_for_a_taken_target_drops_its_token() {
 }
 
 #[test]
-fn an_invalidated_retry_token_is_replaced_and_other_failures_keep_it() {
+fn an_invalidated_retry_token_is_kept_until_no_ip_has_turned_up_for_the_grace() {
     let mut case = Case::new().with_pod_target();
     case.status.allocation_token = Some("t1".into());
-    let invalidated = failure("OCIInvalidatedRetryToken", "InvalidatedRetryToken", true);
+    let invalidated = failure("OCIInvalidatedRetryToken", "InvalidatedRetryToken", false);
     let c = conclude(case.plan(), Outcome::Failed(invalidated));
-    assert_eq!(c.status.allocation_token, None);
+    // An IP may exist from the token's first use: keep looking by tags.
+    assert_eq!(c.status.allocation_token.as_deref(), Some("t1"));
+    assert_eq!(
+        cond(&c.status, ALLOCATED),
+        ("False", "RetryTokenInvalidated")
+    );
+    assert_eq!(c.requeue, Requeue::After(TIMING.poll));
+
+    // Nothing found by tags yet: no create within the grace.
+    case.status = c.status.clone();
+    let waiting = case.conclusion();
+    assert_eq!(waiting.status.allocation_token.as_deref(), Some("t1"));
+    let refused_at = conditions::get(&case.status.conditions, ALLOCATED)
+        .map(|c| c.last_transition_time.0)
+        .unwrap();
+
+    // Past the grace: a fresh token, a new marker first.
+    case.now = refused_at + TIMING.missing_grace + Duration::from_secs(1);
+    let plan = case.plan();
+    let Call::Create { token, marker, .. } = &plan.call else {
+        panic!("expected a create: {:?}", plan.call);
+    };
+    assert_eq!(token, "new-token");
+    assert!(marker.is_some());
+    assert!(
+        plan.draft
+            .events
+            .iter()
+            .any(|e| e.reason == "RetryTokenReplaced"),
+        "{:?}",
+        plan.draft.events
+    );
+
+    // Found by tags meanwhile: held, no create.
+    case.now = refused_at;
+    case.seen = PublicIpSeen::Found {
+        ip: ours(PublicIpState::Assigned, Some("p1")),
+        how: How::Recovered,
+    };
+    assert!(!matches!(case.plan().call, Call::Create { .. }));
+}
+
+#[test]
+fn other_create_failures_keep_the_token() {
+    let mut case = Case::new().with_pod_target();
+    case.status.allocation_token = Some("t1".into());
     let limit = failure("OCILimitExceeded", "LimitExceeded", false);
     let c = conclude(case.plan(), Outcome::Failed(limit));
     assert_eq!(c.status.allocation_token.as_deref(), Some("t1"));

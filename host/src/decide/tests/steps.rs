@@ -86,6 +86,38 @@ fn a_taken_target_allocates_unassigned_until_it_is_retried() {
 }
 
 #[test]
+fn a_refused_move_takes_the_ip_off_the_target_the_spec_left() {
+    // On p0, the spec now names p1, whose private IP has someone's IP.
+    let mut case =
+        Case::holding(ours(PublicIpState::Assigned, Some("p0")), How::Read).with_pod_target();
+    assert_eq!(
+        case.plan().step,
+        Step::Assign {
+            private_ip_id: "p1".into()
+        },
+        "first, the move"
+    );
+    conditions::set(
+        &mut case.status.conditions,
+        ASSIGNED,
+        false,
+        TARGET_TAKEN,
+        "taken",
+        Some(1),
+    );
+    assert_eq!(case.plan().step, Step::Unassign, "refused: off p0");
+    // Once free, the target is tried again.
+    let mut free = Case::holding(ours(PublicIpState::Available, None), How::Read).with_pod_target();
+    free.status.conditions = case.status.conditions.clone();
+    assert_eq!(
+        free.plan().step,
+        Step::Assign {
+            private_ip_id: "p1".into()
+        }
+    );
+}
+
+#[test]
 fn a_listed_observation_is_read_again_before_any_call() {
     let listed = ours(PublicIpState::Available, None);
     let case = Case::holding(listed.clone(), How::Listed).with_pod_target();

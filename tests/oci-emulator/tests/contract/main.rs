@@ -4,10 +4,14 @@
 //! run in parallel.
 
 mod admin;
+mod api_key_fields;
 mod denials;
 mod faults;
+mod identity;
 mod lifecycle;
 mod lookups;
 mod rules;
+mod session_auth;
+mod session_profile;
 mod signing;
 mod support;
