@@ -3,9 +3,10 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, Recorder, Reporter};
+
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
@@ -78,7 +79,7 @@ pub struct Context {
     pub resolver: TargetResolver,
     /// The WebAssembly policies (none loaded: every decision passes through).
     pub policy: PolicyEngine,
-    pub recorder: Recorder,
+    pub events: Events,
     pub settings: Settings,
     /// The statuses this process wrote, so their watch echo triggers nothing.
     pub own_writes: OwnWrites,
@@ -132,7 +133,10 @@ impl Context {
         ));
         let oci: Arc<dyn OciNetwork> = Arc::new(InvalidatingWrites::new(oci, listing.clone()));
         Arc::new(Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Events {
+                client: client.clone(),
+                reporter,
+            },
             resolver: TargetResolver::new(oci.clone(), settings.compartment_id.clone(), subnet_ids),
             client,
             oci,
@@ -186,5 +190,31 @@ impl Context {
     /// half-changed, so a poisoned lock is taken as is).
     pub fn waits(&self) -> MutexGuard<'_, Waits> {
         self.waits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Publishes Kubernetes events as this controller.
+///
+/// kube's [`Recorder`] keeps every event it published for six minutes, to
+/// count repeats as a series, and prunes only when it publishes again: after
+/// a wave of 2,000 ReservedIPs it held thousands of events for as long as
+/// the operator stayed idle (the benchmark's memory figure). The operator
+/// announces each change once (a repeated failure keeps its first event),
+/// so a series count buys nothing here: each event is published by a
+/// recorder of its own, and nothing is kept.
+pub struct Events {
+    client: Client,
+    reporter: Reporter,
+}
+
+impl Events {
+    pub async fn publish(
+        &self,
+        event: &Event,
+        regarding: &ObjectReference,
+    ) -> Result<(), kube::Error> {
+        Recorder::new(self.client.clone(), self.reporter.clone())
+            .publish(event, regarding)
+            .await
     }
 }

@@ -57,7 +57,7 @@ pub async fn publish(ctx: &Context, rip: &ReservedIP, notes: &[Note]) {
             action: note.reason.clone(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&event, &rip.object_ref(&())).await {
+        if let Err(e) = ctx.events.publish(&event, &rip.object_ref(&())).await {
             debug!(error = %e, "could not publish event");
         }
     }
