@@ -352,16 +352,7 @@ pub fn public_ip_filter(query: &BTreeMap<String, String>) -> Result<PublicIpFilt
     if scope == Scope::AvailabilityDomain && availability_domain.is_none() {
         return Err(ApiError::missing("availabilityDomain"));
     }
-    let lifetime = match query.get("lifetime").map(String::as_str) {
-        None => None,
-        Some("RESERVED") => Some(Lifetime::Reserved),
-        Some("EPHEMERAL") => Some(Lifetime::Ephemeral),
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "lifetime must be EPHEMERAL or RESERVED, got {other:?}"
-            )));
-        }
-    };
+    let lifetime = lifetime_filter(query)?;
     Ok(PublicIpFilter {
         compartment_id,
         scope,
@@ -383,16 +374,7 @@ pub fn private_ip_filter(query: &BTreeMap<String, String>) -> Result<PrivateIpFi
             )));
         }
     };
-    let lifetime = match query.get("lifetime").map(String::as_str) {
-        None => None,
-        Some("RESERVED") => Some(Lifetime::Reserved),
-        Some("EPHEMERAL") => Some(Lifetime::Ephemeral),
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "lifetime must be EPHEMERAL or RESERVED, got {other:?}"
-            )));
-        }
-    };
+    let lifetime = lifetime_filter(query)?;
     let filter = PrivateIpFilter {
         subnet_id: query.get("subnetId").cloned(),
         vnic_id: query.get("vnicId").cloned(),
@@ -410,6 +392,18 @@ pub fn private_ip_filter(query: &BTreeMap<String, String>) -> Result<PrivateIpFi
         return Err(ApiError::missing("subnetId or vnicId"));
     }
     Ok(filter)
+}
+
+/// The `lifetime` query parameter of ListPublicIps and ListPrivateIps.
+fn lifetime_filter(query: &BTreeMap<String, String>) -> Result<Option<Lifetime>, ApiError> {
+    match query.get("lifetime").map(String::as_str) {
+        None => Ok(None),
+        Some("RESERVED") => Ok(Some(Lifetime::Reserved)),
+        Some("EPHEMERAL") => Ok(Some(Lifetime::Ephemeral)),
+        Some(other) => Err(ApiError::invalid(format!(
+            "lifetime must be EPHEMERAL or RESERVED, got {other:?}"
+        ))),
+    }
 }
 
 fn json_object(body: &[u8]) -> Result<Value, ApiError> {
