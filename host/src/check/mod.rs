@@ -268,6 +268,23 @@ pub async fn main(args: CheckArgs) -> i32 {
     report.exit_code()
 }
 
+/// `check`'s settings as its command line parses them, with a compartment
+/// and a cluster ID and the `extra` arguments (tests of both halves).
+#[cfg(test)]
+pub(crate) fn test_config(extra: &[&str]) -> RunConfig {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: RunConfig,
+    }
+    let mut args = vec!["check", "--compartment-id", "c", "--cluster-id", "k"];
+    args.extend_from_slice(extra);
+    match <Cli as clap::Parser>::try_parse_from(args) {
+        Ok(cli) => cli.config,
+        Err(e) => panic!("test arguments: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

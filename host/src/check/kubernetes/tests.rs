@@ -3,26 +3,11 @@
 
 use super::*;
 use crate::check::Status;
-use clap::Parser;
+use crate::check::test_config as config;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinitionCondition, CustomResourceDefinitionStatus, SelectableField,
 };
 use serde::Deserialize;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    config: RunConfig,
-}
-
-fn config(extra: &[&str]) -> RunConfig {
-    let mut args = vec!["check", "--compartment-id", "c", "--cluster-id", "k"];
-    args.extend_from_slice(extra);
-    match Cli::try_parse_from(args) {
-        Ok(cli) => cli.config,
-        Err(e) => panic!("test arguments: {e}"),
-    }
-}
 
 /// The operator's settings in `deploy/`: leader election and policies in
 /// its own namespace, every namespace watched.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::check::Status;
+use crate::check::test_config as config;
 use crate::oci::{CreatePublicIpDetails, Deletion, FreeformTags, PublicIpPool};
 use std::sync::Mutex;
 
@@ -574,21 +575,6 @@ fn check_credentials_fix_names_the_file_profile_and_field() {
     let (fix, _) = fix_for("DEFAULT");
     assert!(fix.contains("remove pass_phrase"), "{fix}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[derive(clap::Parser)]
-struct Cli {
-    #[command(flatten)]
-    config: RunConfig,
-}
-
-fn config(extra: &[&str]) -> RunConfig {
-    let mut args = vec!["check", "--compartment-id", "c", "--cluster-id", "k"];
-    args.extend_from_slice(extra);
-    match <Cli as clap::Parser>::try_parse_from(args) {
-        Ok(cli) => cli.config,
-        Err(e) => panic!("test arguments: {e}"),
-    }
 }
 
 const TEST_KEY: &str = include_str!("../../../../tests/oci-emulator/testdata/oci_api_key.pem");
