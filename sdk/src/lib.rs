@@ -40,16 +40,30 @@
 //! assert!(matches!(testing::eligibility::<OnlyLabelledPods>(&req), Ok(EligibilityResponse::Deny { .. })));
 //! ```
 //!
-//! Build with `cargo build --release --target wasm32-unknown-unknown` (see
-//! `policies/build.sh`). The ABI itself is language-neutral and described in
-//! `sdk/ABI.md`; this crate is one way to speak it.
+//! [`testing`] checks answers with the operator's own rules ([`checks`]):
+//! a tag key the operator reserves, a pool outside the allowed ones or a deny
+//! without a reason fail the native test as they would fail in the cluster.
 //!
-//! With the `schema` feature the ABI types derive `schemars::JsonSchema`; the
-//! operator uses that to generate `sdk/schema/`.
+//! Build the module with `cargo build --release --target
+//! wasm32-unknown-unknown` (`rustup target add wasm32-unknown-unknown`
+//! once), with the release profile of the repository's
+//! `policies/template/Cargo.toml` (opt-level 3, LTO, one codegen unit,
+//! `panic = "abort"`, stripped) for a small, fast module. The crate needs
+//! `crate-type = ["cdylib", "rlib"]`: the cdylib is the module, the rlib
+//! what native tests link. The `k8s-oci-operator-policy-harness` crate runs
+//! the built module through the operator's own engine in a test. The ABI
+//! itself is language-neutral and described in `ABI.md`; this crate is one
+//! way to speak it.
+//!
+//! Features: `bump-alloc` makes a bump allocator the global allocator on
+//! wasm32 (module `bump`, wasm32 only); `schema` derives
+//! `schemars::JsonSchema` for the ABI types (the operator generates
+//! `sdk/schema/` with it).
 
 pub mod abi;
 #[cfg(all(feature = "bump-alloc", target_arch = "wasm32"))]
 pub mod bump;
+pub mod checks;
 pub mod guest;
 pub mod testing;
 
@@ -162,7 +176,6 @@ pub trait EligibilityPolicy: Policy {
 /// exported. On `wasm32` this emits the ABI functions (`policy_abi_version`,
 /// `policy_decisions`, `policy_alloc`, `policy_evaluate`); on other targets it
 /// only implements [`guest::Exported`], which the [`testing`] helpers use.
-/// Use it once per crate.
 ///
 /// ```
 /// use k8s_oci_operator_policy_sdk::*;
@@ -176,9 +189,71 @@ pub trait EligibilityPolicy: Policy {
 /// export_policy!(Nothing => [eligibility]);
 /// assert_eq!(<Nothing as guest::Exported>::DECISIONS, 0b1001);
 /// ```
+///
+/// # Several policies in one crate
+///
+/// A WebAssembly module holds one policy (the ABI functions have fixed
+/// names), so a crate with several policies picks the one a build exports
+/// with a `#[cfg(...)]` before the type, usually a cargo feature per policy.
+/// The condition gates only the wasm exports: natively every policy still
+/// implements [`guest::Exported`], so `cargo test` tests them all. Build
+/// each module with its feature, e.g. `cargo build --release --target
+/// wasm32-unknown-unknown --features team-pool`; enabling two at once fails
+/// to compile ("symbol `policy_abi_version` is already defined").
+///
+/// ```
+/// use k8s_oci_operator_policy_sdk::*;
+///
+/// // Cargo.toml: [features] team-pool = [] / labelled-pods = []
+/// struct TeamPool;
+/// impl Policy for TeamPool { type Settings = serde_json::Value; }
+/// impl PoolPolicy for TeamPool {
+///     fn select_pool(_: &serde_json::Value, _: &SelectPoolRequest) -> Result<PoolResponse, String> {
+///         Ok(PoolResponse::Keep)
+///     }
+/// }
+///
+/// struct LabelledPods;
+/// impl Policy for LabelledPods { type Settings = serde_json::Value; }
+/// impl EligibilityPolicy for LabelledPods {
+///     fn eligibility(_: &serde_json::Value, req: &EligibilityRequest) -> Result<EligibilityResponse, String> {
+///         Ok(match req.target.pod_label("public-ip") {
+///             Some(_) => EligibilityResponse::Allow,
+///             None => EligibilityResponse::Deny { reason: "pod lacks label public-ip".into() },
+///         })
+///     }
+/// }
+///
+/// export_policy!(#[cfg(feature = "team-pool")] TeamPool => [select_pool]);
+/// export_policy!(#[cfg(feature = "labelled-pods")] LabelledPods => [eligibility]);
+///
+/// // Both are testable natively, whichever feature is on.
+/// assert_eq!(testing::select_pool::<TeamPool>(&SelectPoolRequest::default()), Ok(PoolResponse::Keep));
+/// let req = EligibilityRequest {
+///     settings: serde_json::Value::Null,
+///     reserved_ip: ReservedIp::new("web", "shop"),
+///     namespace: Namespace::new("shop"),
+///     target: Target::pod("web-0"),
+/// };
+/// assert!(matches!(testing::eligibility::<LabelledPods>(&req), Ok(EligibilityResponse::Deny { .. })));
+/// ```
 #[macro_export]
 macro_rules! export_policy {
+    (#[cfg($($condition:tt)+)] $policy:ty => [$($decision:ident),+ $(,)?]) => {
+        $crate::__exported!($policy => [$($decision),+]);
+        $crate::__wasm_exports!([all(target_arch = "wasm32", $($condition)+)] $policy);
+    };
     ($policy:ty => [$($decision:ident),+ $(,)?]) => {
+        $crate::__exported!($policy => [$($decision),+]);
+        $crate::__wasm_exports!([target_arch = "wasm32"] $policy);
+    };
+}
+
+/// The native half of [`export_policy!`]: implements [`guest::Exported`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __exported {
+    ($policy:ty => [$($decision:ident),+]) => {
         impl $crate::guest::Exported for $policy {
             const DECISIONS: u32 = $crate::DecisionKind::ValidateSettings.bit()
                 $(| $crate::__decision_kind!($decision).bit())+;
@@ -197,8 +272,15 @@ macro_rules! export_policy {
                 }
             }
         }
+    };
+}
 
-        #[cfg(target_arch = "wasm32")]
+/// The wasm half of [`export_policy!`]: the ABI functions, under `cfg`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __wasm_exports {
+    ([$($condition:tt)+] $policy:ty) => {
+        #[cfg($($condition)+)]
         const _: () = {
             #[unsafe(no_mangle)]
             extern "C" fn policy_abi_version() -> i32 {

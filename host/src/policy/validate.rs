@@ -1,11 +1,13 @@
 //! Checks of a policy's answer before the operator acts on it. Pure.
+//!
+//! The rules are the policy SDK's (`k8s_oci_operator_policy_sdk::checks`):
+//! one implementation, which a policy's native tests run too, so they refuse
+//! what the operator refuses with the same message. This module adapts them
+//! to the engine (its allowed pools, its `String` errors).
 
-use crate::api::tags::{MAX_USER_TAGS, check_tags};
+use k8s_oci_operator_policy_sdk::checks;
 
 use super::abi::{EligibilityResponse, PoolResponse, TagDefaultsResponse};
-
-/// Longest deny reason a policy may give (it ends up in status and events).
-pub(crate) const MAX_REASON_LEN: usize = 1024;
 
 /// Which pools a policy may choose.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,13 +19,6 @@ pub enum AllowedPools {
 }
 
 impl AllowedPools {
-    pub(crate) fn allows(&self, pool: &str) -> bool {
-        match self {
-            AllowedPools::Any => true,
-            AllowedPools::Only(pools) => pools.iter().any(|p| p == pool),
-        }
-    }
-
     pub(crate) fn as_list(&self) -> Option<&[String]> {
         match self {
             AllowedPools::Any => None,
@@ -33,14 +28,7 @@ impl AllowedPools {
 }
 
 pub(crate) fn tag_defaults(answer: &TagDefaultsResponse) -> Result<(), String> {
-    let count = answer.defaults.len() + answer.enforced.len();
-    if count > MAX_USER_TAGS {
-        return Err(format!(
-            "{count} tags, more than the {MAX_USER_TAGS} a public IP may carry"
-        ));
-    }
-    check_tags(&answer.defaults)?;
-    check_tags(&answer.enforced)
+    checks::tag_defaults(answer).map_err(|e| e.to_string())
 }
 
 pub(crate) fn pool(
@@ -48,61 +36,18 @@ pub(crate) fn pool(
     spec_pool: Option<&str>,
     allowed: &AllowedPools,
 ) -> Result<(), String> {
-    match answer {
-        PoolResponse::Keep => Ok(()),
-        PoolResponse::Deny { reason } => reason_ok(reason),
-        PoolResponse::Choose { pool } => {
-            if !is_pool_ocid(pool) {
-                return Err(format!("`{pool}` is not a public IP pool OCID"));
-            }
-            if !allowed.allows(pool) {
-                return Err(format!(
-                    "pool {pool} is not among the operator's allowed pools"
-                ));
-            }
-            match spec_pool {
-                // The spec's pool is the user's explicit (immutable) choice;
-                // a policy that disagrees must deny, not silently override.
-                Some(asked) if asked != pool => Err(format!(
-                    "chose pool {pool}, but the ReservedIP asks for {asked}; deny instead"
-                )),
-                _ => Ok(()),
-            }
-        }
-    }
+    checks::select_pool(answer, spec_pool, allowed.as_list()).map_err(|e| e.to_string())
 }
 
 pub(crate) fn eligibility(answer: &EligibilityResponse) -> Result<(), String> {
-    match answer {
-        EligibilityResponse::Allow => Ok(()),
-        EligibilityResponse::Deny { reason } => reason_ok(reason),
-    }
-}
-
-fn reason_ok(reason: &str) -> Result<(), String> {
-    if reason.trim().is_empty() {
-        return Err("deny without a reason".into());
-    }
-    if reason.len() > MAX_REASON_LEN {
-        return Err(format!("reason longer than {MAX_REASON_LEN} bytes"));
-    }
-    Ok(())
-}
-
-/// The CRD's pattern for `publicIPv4Pool`, checked by hand.
-fn is_pool_ocid(pool: &str) -> bool {
-    let Some(rest) = pool.strip_prefix("ocid1.publicippool.") else {
-        return false;
-    };
-    pool.len() <= 255
-        && !rest.is_empty()
-        && rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    checks::eligibility(answer).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::compose::{Composer, TagComposer};
     use super::*;
 
     const POOL: &str = "ocid1.publicippool.oc1..aaa";
@@ -174,5 +119,29 @@ mod tests {
             })
             .is_ok()
         );
+    }
+
+    /// The composer counts the user's tags with a policy's; the SDK's
+    /// `tag_budget`, which a policy's native tests run, must refuse the same
+    /// answers with the same message.
+    #[test]
+    fn the_sdks_tag_budget_agrees_with_the_composer() {
+        let keys = |prefix: &str, n: usize| -> BTreeMap<String, String> {
+            (0..n)
+                .map(|i| (format!("{prefix}{i}"), "v".into()))
+                .collect()
+        };
+        for (user, policy) in [(31, 10), (30, 10), (0, 40), (0, 41), (40, 1), (20, 20)] {
+            let user = keys("u", user);
+            let answer = TagDefaultsResponse {
+                defaults: keys("d", policy),
+                enforced: BTreeMap::new(),
+            };
+            let composer = TagComposer::new(user.clone());
+            let sdk = checks::tag_defaults(&answer)
+                .and_then(|()| checks::tag_budget([&user, &answer.defaults, &answer.enforced]))
+                .map_err(|e| e.to_string());
+            assert_eq!(composer.validate(&answer), sdk, "{} user tags", user.len());
+        }
     }
 }
