@@ -39,6 +39,11 @@ if cargo tree -p k8s-oci-operator -e normal --prefix none | grep -q '^oci-rust-s
   exit 1
 fi
 
+phase "the AssemblyScript example policy (npm packages cached under ~/.cache/k8s-oci-operator/npm)"
+# Built here so a missing Node.js fails early and the host's test, which runs
+# the same script, finds the module up to date.
+policies/assemblyscript-eligibility/build.sh >/dev/null
+
 phase "release binaries and image (make dist image: the image tests run what they contain)"
 release/dist.sh
 release/image.sh
@@ -67,6 +72,14 @@ cargo test -p k8s-oci-operator --features oci-rust-sdk --lib 2>&1 | tee -a "$out
 cargo test -p oci-emulator --features k8s-oci-operator/oci-rust-sdk --test contract 2>&1 | tee -a "$out" | tail -3
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
+
+# --- A policy crate outside the repository (issue 16, item 5) ---
+phase "a policy crate outside the repository: policies/template copied out, the SDK and the harness by path, its module built, its native and engine tests run (own target dir; the first run builds the operator there)"
+set +e
+sdk/check-template.sh 2>&1 | tee -a "$out" | tail -5
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+set -e
+# --- end of the policy crate outside the repository ---
 
 phase "reliability scenarios (leaked, double-allocated and lost public IPs)"
 # Built by the cargo test above (cargo test builds the packages' binaries).

@@ -186,6 +186,9 @@ pub struct RunConfig {
     #[arg(long, env = "POLICY_DIR")]
     pub policy_dir: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
     /// Address of the health (/healthz, /readyz) and /metrics endpoint.
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: String,
@@ -339,5 +342,87 @@ impl RunConfig {
             &endpoint,
             Duration::from_secs(self.oci_timeout_seconds),
         )
+    }
+}
+
+/// How policies are run and trusted: shared by `run` and `policy eval/test`,
+/// so offline checks run under the operator's limits.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Wall-clock deadline of one policy evaluation, in milliseconds.
+    #[arg(long, env = "POLICY_TIMEOUT_MS", default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(5..=10_000))]
+    pub policy_timeout_ms: u64,
+
+    /// Linear memory one policy instance may use, in MiB.
+    #[arg(long, env = "POLICY_MEMORY_MIB", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=512))]
+    pub policy_memory_mib: u64,
+
+    /// Largest module as configured (gzip size when compressed), in KiB.
+    #[arg(long, env = "POLICY_MAX_MODULE_KIB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub policy_max_module_kib: u64,
+
+    /// Largest request document handed to a policy, in KiB.
+    #[arg(long, env = "POLICY_MAX_INPUT_KIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=16_384))]
+    pub policy_max_input_kib: u64,
+
+    /// Largest answer accepted from a policy, in KiB.
+    #[arg(long, env = "POLICY_MAX_OUTPUT_KIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=16_384))]
+    pub policy_max_output_kib: u64,
+
+    /// Directory where compiled modules are kept across restarts (must be
+    /// writable only by the operator). Unset: compile at every start.
+    #[arg(long, env = "POLICY_CACHE_DIR")]
+    pub policy_cache_dir: Option<PathBuf>,
+
+    /// File of PEM `PUBLIC KEY` blocks (Ed25519) that policy modules may be
+    /// signed with (`policy.wasm.sig`). A module with a signature no key
+    /// verifies is refused.
+    #[arg(long, env = "POLICY_TRUSTED_KEYS")]
+    pub policy_trusted_keys: Option<PathBuf>,
+
+    /// Refuse modules without a valid signature (needs --policy-trusted-keys).
+    #[arg(long, env = "POLICY_REQUIRE_SIGNATURE", default_value_t = false)]
+    pub policy_require_signature: bool,
+}
+
+impl PolicyArgs {
+    /// The engine's set-up; an unreadable or unusable key file is an error
+    /// that says which file and why.
+    pub fn engine_options(
+        &self,
+        metrics: crate::policy::PolicyMetrics,
+    ) -> anyhow::Result<crate::policy::EngineOptions> {
+        use anyhow::Context as _;
+        let limits = crate::policy::Limits {
+            memory_bytes: (self.policy_memory_mib << 20) as usize,
+            timeout: Duration::from_millis(self.policy_timeout_ms),
+            max_input_bytes: (self.policy_max_input_kib << 10) as usize,
+            max_output_bytes: (self.policy_max_output_kib << 10) as usize,
+            max_module_bytes: (self.policy_max_module_kib << 10) as usize,
+            ..crate::policy::Limits::default()
+        };
+        let trust = match &self.policy_trusted_keys {
+            Some(path) => {
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading policy trusted keys {}", path.display()))?;
+                crate::policy::Trust::from_pem(&pem, self.policy_require_signature)
+                    .with_context(|| path.display().to_string())?
+            }
+            None if self.policy_require_signature => anyhow::bail!(
+                "--policy-require-signature needs --policy-trusted-keys (POLICY_TRUSTED_KEYS)"
+            ),
+            None => crate::policy::Trust::default(),
+        };
+        Ok(crate::policy::EngineOptions {
+            limits,
+            artifact_dir: self.policy_cache_dir.clone(),
+            trust,
+            metrics,
+        })
     }
 }

@@ -94,6 +94,7 @@ pub const ERROR_REASONS: [&str; 4] = ["KubernetesAPI", "AllocationMarker", "Inco
 /// The operator's metrics. One per process, shared by every pass.
 pub struct Metrics {
     pub oci: OciMetrics,
+    pub policy: crate::policy::PolicyMetrics,
     passes: Family<ResultLabels, Counter>,
     pass_errors: Family<ReasonLabels, Counter>,
     pass_duration: Histogram,
@@ -110,6 +111,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let metrics = Self {
             oci: OciMetrics::default(),
+            policy: crate::policy::PolicyMetrics::default(),
             passes: Family::default(),
             pass_errors: Family::default(),
             pass_duration: Histogram::new(PASS_BUCKETS),
@@ -143,6 +145,7 @@ impl Metrics {
         root.register_collector(Box::new(ProcessCollector));
         let r = root.sub_registry_with_prefix(PREFIX);
         self.oci.register(r);
+        self.policy.register(r);
         r.register(
             "reconcile",
             "Passes over a ReservedIP by result: success, failed (a failure recorded in status, retried with backoff) or error (the pass could not finish)",

@@ -297,6 +297,10 @@ pub struct PolicyVerdict {
     /// What it decided (e.g. `tags`, `chosePool`, `allowed`, `denied`, `failed`).
     pub outcome: String,
     pub message: String,
+    /// True for a policy in audit mode: what it would have decided, not
+    /// applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub audit: bool,
 }
 
 /// The CRD as YAML, exactly as checked in under `config/crd/bases/`.

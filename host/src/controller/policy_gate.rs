@@ -66,12 +66,9 @@ pub async fn consult(
     }
     if let Target::PrivateIp(t) = target {
         let policy_target = match (pod, &t.pod) {
-            (Some(pod), Some(_)) => PolicyTarget::Pod {
-                name: pod.name_any(),
-                labels: pod.labels().clone(),
-                node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-                host_network: facts.pod.as_ref().is_some_and(|p| p.host_network),
-            },
+            (Some(pod), Some(_)) => {
+                pod_target(pod, facts.pod.as_ref().is_some_and(|p| p.host_network))
+            }
             _ => PolicyTarget::PrivateIp {
                 address: Some(t.private_ip_address.clone()),
                 id: Some(t.private_ip_id.clone()),
@@ -89,6 +86,17 @@ pub async fn consult(
     Ok(gate)
 }
 
+/// A pod as the policies see it (also what `policy eval` builds from a Pod
+/// manifest). `host_network` is what the cluster says of the pod.
+pub fn pod_target(pod: &Pod, host_network: bool) -> PolicyTarget {
+    PolicyTarget::Pod {
+        name: pod.name_any(),
+        labels: pod.labels().clone(),
+        node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        host_network,
+    }
+}
+
 fn add_verdicts(out: &mut Vec<PolicyVerdict>, decision: &str, verdicts: &[Verdict]) {
     out.extend(verdicts.iter().map(|v| {
         PolicyVerdict {
@@ -100,6 +108,7 @@ fn add_verdicts(out: &mut Vec<PolicyVerdict>, decision: &str, verdicts: &[Verdic
                 .and_then(|o| o.as_str().map(str::to_string))
                 .unwrap_or_default(),
             message: v.message.clone(),
+            audit: v.audit,
         }
     }));
 }

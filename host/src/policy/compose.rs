@@ -36,6 +36,8 @@ pub struct Verdict {
     pub outcome: VerdictOutcome,
     /// Details: tags set, pool chosen, deny reason, or the failure.
     pub message: String,
+    /// From a policy in audit mode: what it would have decided, not applied.
+    pub audit: bool,
 }
 
 /// The kind of contribution a policy made.
@@ -114,6 +116,7 @@ impl PolicyRef<'_> {
             version: self.version.to_string(),
             outcome,
             message: message.into(),
+            audit: false,
         }
     }
 
@@ -126,11 +129,17 @@ impl PolicyRef<'_> {
 }
 
 /// Composes the results of one decision kind.
-pub(crate) trait Composer {
+/// Clone: a policy in audit mode is composed into a copy, to record what it
+/// would have decided without changing the decision.
+pub(crate) trait Composer: Clone {
     type Answer: serde::de::DeserializeOwned;
     type Outcome;
     /// Checks an answer before it counts (OCI limits, allowed pools...).
     fn validate(&self, answer: &Self::Answer) -> Result<(), String>;
+    /// Whether an answer denies (for metrics).
+    fn denies(answer: &Self::Answer) -> bool;
+    /// The verdict of the last policy pushed.
+    fn last_verdict(&self) -> Option<&Verdict>;
     /// Takes one policy's result; `Break` ends the decision early.
     fn push(
         &mut self,
@@ -155,6 +164,7 @@ fn failed(policy: &PolicyRef<'_>, err: &EvalError, verdicts: &mut Vec<Verdict>) 
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct TagComposer {
     user: BTreeMap<String, String>,
     defaults: BTreeMap<String, String>,
@@ -185,6 +195,14 @@ impl TagComposer {
 impl Composer for TagComposer {
     type Answer = TagDefaultsResponse;
     type Outcome = TagOutcome;
+
+    fn denies(_: &TagDefaultsResponse) -> bool {
+        false
+    }
+
+    fn last_verdict(&self) -> Option<&Verdict> {
+        self.verdicts.last()
+    }
 
     fn validate(&self, answer: &TagDefaultsResponse) -> Result<(), String> {
         super::validate::tag_defaults(answer)?;
@@ -247,6 +265,7 @@ impl Composer for TagComposer {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct PoolComposer {
     spec_pool: Option<String>,
     allowed: super::validate::AllowedPools,
@@ -270,6 +289,14 @@ impl PoolComposer {
 impl Composer for PoolComposer {
     type Answer = PoolResponse;
     type Outcome = PoolOutcome;
+
+    fn denies(answer: &PoolResponse) -> bool {
+        matches!(answer, PoolResponse::Deny { .. })
+    }
+
+    fn last_verdict(&self) -> Option<&Verdict> {
+        self.verdicts.last()
+    }
 
     fn validate(&self, answer: &PoolResponse) -> Result<(), String> {
         super::validate::pool(answer, self.spec_pool.as_deref(), &self.allowed)
@@ -327,7 +354,7 @@ impl Composer for PoolComposer {
     }
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct EligibilityComposer {
     denial: Option<Denial>,
     verdicts: Vec<Verdict>,
@@ -336,6 +363,14 @@ pub(crate) struct EligibilityComposer {
 impl Composer for EligibilityComposer {
     type Answer = EligibilityResponse;
     type Outcome = EligibilityOutcome;
+
+    fn denies(answer: &EligibilityResponse) -> bool {
+        matches!(answer, EligibilityResponse::Deny { .. })
+    }
+
+    fn last_verdict(&self) -> Option<&Verdict> {
+        self.verdicts.last()
+    }
 
     fn validate(&self, answer: &EligibilityResponse) -> Result<(), String> {
         super::validate::eligibility(answer)

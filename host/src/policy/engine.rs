@@ -3,24 +3,29 @@
 //! and runs decisions on wasmtime fibers that yield to the async runtime at
 //! every epoch tick, so the runtime never waits on guest code for long.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use tokio::sync::{Mutex, Semaphore};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 use super::abi::{self, DecisionKind, Target};
+use super::artifacts::ArtifactCache;
 use super::compose::{
     Composer, Decision, EligibilityComposer, EligibilityOutcome, PolicyRef, PoolComposer,
-    PoolOutcome, TagComposer, TagOutcome,
+    PoolOutcome, TagComposer, TagOutcome, Verdict,
 };
 use super::error::{EvalError, LoadError, PolicyError};
 use super::instance;
 use super::limits::{EPOCH_TICK, Limits};
-use super::module;
+use super::metrics::{Counted, PolicyMetrics};
+use super::module::{self, CompiledModule};
 use super::registry::{LoadReport, LoadResult, LoadedPolicy, PolicyStatus, Registry};
 use super::request::{EligibilityBody, PoolBody, ReservedIpInput, common};
-use super::source::{self, PolicySource};
+use super::source::{self, Mode, PolicySource};
+use super::trust::Trust;
 use super::validate::AllowedPools;
 
 /// Evaluates the loaded policies. Cheap to clone; clones share everything.
@@ -29,9 +34,26 @@ pub struct PolicyEngine {
     inner: Arc<Inner>,
 }
 
+/// How the engine is set up; [`Default`] is what `PolicyEngine::new` uses
+/// with the given limits.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    pub limits: Limits,
+    /// Where compiled modules are kept between runs (see `artifacts`);
+    /// `None` compiles at every start.
+    pub artifact_dir: Option<PathBuf>,
+    /// Keys policies may be signed with, and whether signatures are required.
+    pub trust: Trust,
+    /// Where evaluations and refusals are counted.
+    pub metrics: PolicyMetrics,
+}
+
 struct Inner {
     engine: Engine,
     limits: Limits,
+    artifacts: Option<ArtifactCache>,
+    trust: Trust,
+    metrics: PolicyMetrics,
     registry: std::sync::Mutex<Registry>,
     /// Active policies in evaluation order, swapped whole on every change so
     /// a decision sees one consistent set.
@@ -53,6 +75,20 @@ const KEEP_RESIDENT_BYTES: usize = 4 << 20;
 impl PolicyEngine {
     /// An engine with no policies (every decision then allows and keeps).
     pub fn new(limits: Limits) -> Result<Self, PolicyError> {
+        Self::with_options(EngineOptions {
+            limits,
+            ..EngineOptions::default()
+        })
+    }
+
+    /// An engine with no policies, set up by `options`.
+    pub fn with_options(options: EngineOptions) -> Result<Self, PolicyError> {
+        let EngineOptions {
+            limits,
+            artifact_dir,
+            trust,
+            metrics,
+        } = options;
         let mut config = Config::new();
         config
             .epoch_interruption(true)
@@ -97,8 +133,12 @@ impl PolicyEngine {
             .memory_guard_size(0);
         let engine = Engine::new(&config).map_err(|e| PolicyError::Engine(format!("{e:#}")))?;
         spawn_epoch_ticker(&engine)?;
+        let artifacts = artifact_dir.and_then(|dir| ArtifactCache::open(&dir, &engine));
         Ok(PolicyEngine {
             inner: Arc::new(Inner {
+                artifacts,
+                trust,
+                metrics,
                 engine,
                 permits: Semaphore::new(limits.max_concurrent_evaluations.max(1)),
                 limits,
@@ -108,6 +148,11 @@ impl PolicyEngine {
                 changed: tokio::sync::watch::Sender::new(0),
             }),
         })
+    }
+
+    /// The engine's metrics.
+    pub fn metrics(&self) -> &PolicyMetrics {
+        &self.inner.metrics
     }
 
     /// The limits every module and decision runs under.
@@ -188,11 +233,13 @@ impl PolicyEngine {
             let inner = Arc::clone(&self.inner);
             let loads = plan.load;
             let compiled = tokio::task::spawn_blocking(move || {
+                // Policies of one batch that share a module compile it once.
+                let mut batch = HashMap::new();
                 loads
                     .into_iter()
                     .map(|src| {
                         let digest = src.digest();
-                        let result = inner.load(&src, digest);
+                        let result = inner.load(&src, digest, &mut batch);
                         (src.name, digest, result)
                     })
                     .collect::<Vec<_>>()
@@ -207,6 +254,9 @@ impl PolicyEngine {
             };
             let mut registry = self.lock_registry();
             for (name, digest, result) in compiled {
+                if let Err(err) = &result {
+                    self.inner.metrics.refused(&name, err);
+                }
                 reports.push(registry.record(source, &name, digest, result));
             }
         }
@@ -280,24 +330,57 @@ impl PolicyEngine {
             .acquire()
             .await
             .map_err(|e| PolicyError::Runtime(e.to_string()))?;
+        // Audited policies are composed into a copy (what they would have
+        // decided, in context) and still run after an enforced deny.
+        let mut audits = Vec::new();
+        let mut stopped = false;
         for policy in &policies {
+            if stopped && policy.mode == Mode::Enforce {
+                continue;
+            }
+            let started = Instant::now();
             let result = self
                 .inner
                 .evaluate_one(policy, kind, &body, &composer)
                 .await;
-            if let Err(err) = &result {
-                tracing::warn!(policy = %policy.name, decision = ?kind, error = %err, "policy failed");
-            }
+            let counted = match &result {
+                Ok(answer) => Counted::Answered {
+                    denied: C::denies(answer),
+                },
+                Err(err) => {
+                    tracing::warn!(policy = %policy.name, decision = ?kind, mode = %policy.mode, error = %err, "policy failed");
+                    Counted::Failed(err)
+                }
+            };
+            self.inner.metrics.evaluated(
+                &policy.name,
+                kind,
+                policy.mode,
+                started.elapsed(),
+                counted,
+            );
             let policy_ref = PolicyRef {
                 name: &policy.name,
                 version: policy.version(),
                 failure_mode: policy.failure_mode,
             };
-            if composer.push(&policy_ref, result).is_break() {
-                break;
+            match policy.mode {
+                Mode::Enforce => stopped = composer.push(&policy_ref, result).is_break(),
+                Mode::Audit => {
+                    let mut shadow = composer.clone();
+                    let _ = shadow.push(&policy_ref, result);
+                    if let Some(verdict) = shadow.last_verdict() {
+                        audits.push(Verdict {
+                            audit: true,
+                            ..verdict.clone()
+                        });
+                    }
+                }
             }
         }
-        Ok(composer.finish())
+        let mut decision = composer.finish();
+        decision.verdicts.extend(audits);
+        Ok(decision)
     }
 }
 
@@ -318,29 +401,68 @@ impl Inner {
     }
 
     /// Parses, decodes, compiles (or reuses) and checks one policy. Blocking.
-    fn load(&self, src: &PolicySource, digest: [u8; 32]) -> Result<LoadedPolicy, LoadError> {
+    /// `batch` holds the modules compiled earlier in the same sync.
+    fn load(
+        &self,
+        src: &PolicySource,
+        digest: [u8; 32],
+        batch: &mut HashMap<String, Arc<CompiledModule>>,
+    ) -> Result<LoadedPolicy, LoadError> {
         let spec = source::parse(src, self.limits.max_module_bytes)?;
         let wasm = module::decode(&spec.module, &self.limits)?;
         let sha256 = module::sha256_hex(&wasm);
-        let cached = self
-            .registry
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .cached_module(&sha256);
+        self.trust.check(
+            &wasm,
+            &sha256,
+            spec.expected_sha256.as_deref(),
+            spec.signature.as_deref(),
+        )?;
+        let cached = batch.get(&sha256).cloned().or_else(|| {
+            self.registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .cached_module(&sha256)
+        });
         let compiled = match cached {
             Some(compiled) => compiled,
-            None => Arc::new(module::compile(&self.engine, &wasm, &self.limits)?),
+            None => {
+                let compiled = Arc::new(self.compile(&wasm, &sha256)?);
+                batch.insert(sha256, Arc::clone(&compiled));
+                compiled
+            }
         };
         module::validate_settings(&self.engine, &compiled, &spec.settings, &self.limits)?;
         Ok(LoadedPolicy {
             name: spec.name,
             order: spec.order,
             failure_mode: spec.failure_mode,
+            mode: spec.mode,
             selector: spec.selector,
             settings: spec.settings,
             module: compiled,
             digest,
         })
+    }
+}
+
+impl Inner {
+    /// Compiles `wasm`, or takes its compiled form from the artifact cache,
+    /// and checks it. Blocking.
+    fn compile(&self, wasm: &[u8], sha256: &str) -> Result<CompiledModule, LoadError> {
+        let kept = self
+            .artifacts
+            .as_ref()
+            .and_then(|cache| cache.load(&self.engine, sha256));
+        let fresh = kept.is_none();
+        let compiled = match kept {
+            Some(kept) => module::check(&self.engine, kept, sha256, &self.limits)?,
+            None => module::compile(&self.engine, wasm, &self.limits)?,
+        };
+        self.metrics.prepared(!fresh);
+        if let (true, Some(cache)) = (fresh, &self.artifacts) {
+            cache.store(sha256, compiled.pre.module());
+        }
+        Ok(compiled)
     }
 }
 

@@ -39,6 +39,12 @@ pub enum LoadError {
     Start(EvalError),
     #[error("the policy rejected its settings: {0}")]
     Settings(String),
+    #[error(
+        "module's SHA-256 is {found}, but the policy pins {expected}; update `sha256` or the module"
+    )]
+    DigestMismatch { expected: String, found: String },
+    #[error("signature refused: {0}")]
+    Signature(String),
     #[error("a policy named {name} already comes from {other_source}")]
     DuplicateName { name: String, other_source: String },
 }

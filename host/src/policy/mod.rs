@@ -8,11 +8,14 @@
 //! - `selector`: namespace label selectors.
 //! - `module`: decompress, compile once, check a module (imports, memory,
 //!   ABI version, exports, settings).
+//! - `artifacts`: compiled modules kept on disk across restarts.
 //! - `instance`: one call in a fresh instance: deadline, memory cap,
 //!   bounds-checked buffers, output size cap.
 //! - `request`: what a decision asks (the ReservedIP, its namespace, the bodies).
 //! - `validate`: checks of an answer (OCI tag limits, allowed pools).
 //! - `compose`: how several policies' answers combine (documented there).
+//! - `trust`: pinned digests and signatures.
+//! - `metrics`: evaluations, denials, failures, latency, refusals per policy.
 //! - `registry`: loaded policies, last good versions, load errors, order.
 //! - [`configmap`], [`directory`]: the two watchers that feed the engine.
 //!
@@ -20,6 +23,7 @@
 //! selector matches.
 
 pub mod abi;
+mod artifacts;
 mod compose;
 pub mod configmap;
 pub mod directory;
@@ -27,11 +31,13 @@ mod engine;
 mod error;
 mod instance;
 mod limits;
+mod metrics;
 mod module;
 mod registry;
 mod request;
 mod selector;
 mod source;
+mod trust;
 mod validate;
 
 #[cfg(test)]
@@ -40,11 +46,13 @@ mod tests;
 pub use compose::{
     Decision, Denial, EligibilityOutcome, PoolOutcome, TagOutcome, Verdict, VerdictOutcome,
 };
-pub use engine::PolicyEngine;
+pub use engine::{EngineOptions, PolicyEngine};
 pub use error::{EvalError, LoadError, PolicyError};
 pub use limits::Limits;
+pub use metrics::PolicyMetrics;
 pub use registry::{LoadReport, LoadResult, PolicyStatus};
 pub use request::ReservedIpInput;
 pub use selector::NamespaceSelector;
-pub use source::{FailureMode, PolicySource};
+pub use source::{FailureMode, Mode, PolicySource};
+pub use trust::{Trust, TrustError};
 pub use validate::AllowedPools;

@@ -72,7 +72,17 @@ pub(crate) fn compile(
     limits: &Limits,
 ) -> Result<CompiledModule, LoadError> {
     let module = Module::new(engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+    check(engine, module, &sha256_hex(wasm), limits)
+}
 
+/// Checks a compiled module (fresh or from the artifact cache: a cached one
+/// passes the same checks, so a change of limits applies to it too).
+pub(crate) fn check(
+    engine: &Engine,
+    module: Module,
+    sha256: &str,
+    limits: &Limits,
+) -> Result<CompiledModule, LoadError> {
     if let Some(import) = module.imports().next() {
         return Err(LoadError::Import {
             module: import.module().to_string(),
@@ -129,7 +139,7 @@ pub(crate) fn compile(
     Ok(CompiledModule {
         pre,
         decisions,
-        sha256: sha256_hex(wasm),
+        sha256: sha256.to_string(),
     })
 }
 

@@ -10,13 +10,14 @@ use serde::Serialize;
 use super::error::LoadError;
 use super::module::CompiledModule;
 use super::selector::NamespaceSelector;
-use super::source::{FailureMode, PolicySource};
+use super::source::{FailureMode, Mode, PolicySource};
 
 /// A policy ready to evaluate.
 pub(crate) struct LoadedPolicy {
     pub(crate) name: String,
     pub(crate) order: i32,
     pub(crate) failure_mode: FailureMode,
+    pub(crate) mode: Mode,
     pub(crate) selector: NamespaceSelector,
     /// Compact JSON.
     pub(crate) settings: String,
@@ -61,6 +62,8 @@ pub struct PolicyStatus {
     /// Module version (SHA-256 prefix) in use, if any version loaded.
     pub version: Option<String>,
     pub order: Option<i32>,
+    /// `enforce` or `audit`, of the version in use.
+    pub mode: Option<Mode>,
     /// The last load error, while the latest configuration is refused.
     pub error: Option<String>,
     /// Refused loads since the operator started.
@@ -206,6 +209,7 @@ impl Registry {
                 source: e.source.clone(),
                 version: e.active.as_ref().map(|a| a.version().to_string()),
                 order: e.active.as_ref().map(|a| a.order),
+                mode: e.active.as_ref().map(|a| a.mode),
                 error: e.failed.as_ref().map(|(_, err)| err.to_string()),
                 load_failures: e.load_failures,
             })

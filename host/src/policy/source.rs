@@ -8,6 +8,12 @@
 //! - `namespaceSelector`: a Kubernetes label selector (YAML or JSON) choosing
 //!   the namespaces the policy applies to (default: all).
 //! - `settings`: the policy's own settings (YAML or JSON, default `{}`).
+//! - `mode`: `enforce` (default) or `audit`: an audited policy is evaluated
+//!   and its would-be decision recorded, but never applied.
+//! - `sha256`: the expected SHA-256 of the (decompressed) module, hex, as
+//!   `sha256sum` prints it; any other module is refused.
+//! - `policy.wasm.sig`: an Ed25519 signature of the (decompressed) module,
+//!   64 bytes or base64, checked with the operator's trusted keys.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,6 +31,9 @@ pub const KEY_ORDER: &str = "order";
 pub const KEY_FAILURE_MODE: &str = "failureMode";
 pub const KEY_NAMESPACE_SELECTOR: &str = "namespaceSelector";
 pub const KEY_SETTINGS: &str = "settings";
+pub const KEY_MODE: &str = "mode";
+pub const KEY_SHA256: &str = "sha256";
+pub const KEY_SIGNATURE: &str = "policy.wasm.sig";
 
 /// A policy as read from its source, before parsing: its name and its keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,17 +80,43 @@ impl fmt::Display for FailureMode {
     }
 }
 
+/// Whether a policy's decisions are applied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Mode {
+    /// Decisions count (the default).
+    #[default]
+    Enforce,
+    /// Evaluated and recorded (status, metrics), never applied: for rolling
+    /// a policy out and seeing what it would do first.
+    Audit,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        })
+    }
+}
+
 /// A parsed, validated policy configuration (the module not yet compiled).
 #[derive(Clone, Debug)]
 pub struct PolicySpec {
     pub name: String,
     pub order: i32,
     pub failure_mode: FailureMode,
+    pub mode: Mode,
     pub selector: NamespaceSelector,
     /// Compact JSON, spliced into every request as-is.
     pub settings: String,
     /// The module bytes as configured (possibly gzip-compressed).
     pub module: Vec<u8>,
+    /// The module's pinned SHA-256 (lowercase hex), if any.
+    pub expected_sha256: Option<String>,
+    /// The module's signature as configured, if any.
+    pub signature: Option<Vec<u8>>,
 }
 
 /// Parses a source; `max_module_bytes` caps the (compressed) module size.
@@ -95,6 +130,9 @@ pub fn parse(source: &PolicySource, max_module_bytes: usize) -> Result<PolicySpe
             KEY_FAILURE_MODE,
             KEY_NAMESPACE_SELECTOR,
             KEY_SETTINGS,
+            KEY_MODE,
+            KEY_SHA256,
+            KEY_SIGNATURE,
         ]
         .contains(&k.as_str())
     }) {
@@ -143,6 +181,29 @@ pub fn parse(source: &PolicySource, max_module_bytes: usize) -> Result<PolicySpe
             )));
         }
     };
+    let mode = match text(KEY_MODE)? {
+        None | Some("") | Some("enforce") => Mode::Enforce,
+        Some("audit") => Mode::Audit,
+        Some(other) => {
+            return Err(config(format!(
+                "`mode` must be enforce or audit, not `{other}`"
+            )));
+        }
+    };
+    let expected_sha256 = match text(KEY_SHA256)? {
+        None | Some("") => None,
+        // `sha256sum` prints "<hex>  <file>"; the hex is what counts.
+        Some(s) => {
+            let hex = s.split_whitespace().next().unwrap_or_default();
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(config(format!(
+                    "`sha256` must be 64 hex digits (sha256sum policy.wasm), not `{s}`"
+                )));
+            }
+            Some(hex.to_ascii_lowercase())
+        }
+    };
+    let signature = source.files.get(KEY_SIGNATURE).cloned();
     let selector = match text(KEY_NAMESPACE_SELECTOR)? {
         None | Some("") => NamespaceSelector::default(),
         Some(s) => {
@@ -165,9 +226,12 @@ pub fn parse(source: &PolicySource, max_module_bytes: usize) -> Result<PolicySpe
         name: source.name.clone(),
         order,
         failure_mode,
+        mode,
         selector,
         settings,
         module: module.clone(),
+        expected_sha256,
+        signature,
     })
 }
 
@@ -198,11 +262,20 @@ mod tests {
                 (KEY_FAILURE_MODE, b"allow"),
                 (KEY_NAMESPACE_SELECTOR, b"matchLabels: {a: b}"),
                 (KEY_SETTINGS, b"pools:\n  a: b\n"),
+                (KEY_MODE, b"audit\n"),
+                (
+                    KEY_SHA256,
+                    format!("{}  policy.wasm\n", "AB".repeat(32)).as_bytes(),
+                ),
+                (KEY_SIGNATURE, b"c2ln"),
             ]),
             100,
         )
         .expect("parses");
         assert_eq!((spec.order, spec.failure_mode), (-5, FailureMode::Allow));
+        assert_eq!(spec.mode, Mode::Audit);
+        assert_eq!(spec.expected_sha256, Some("ab".repeat(32)));
+        assert_eq!(spec.signature.as_deref(), Some(&b"c2ln"[..]));
         assert_eq!(spec.settings, r#"{"pools":{"a":"b"}}"#);
         assert_eq!(spec.module, b"gz");
     }
@@ -224,6 +297,14 @@ mod tests {
             (
                 source(&[(KEY_MODULE, b"a"), (KEY_FAILURE_MODE, b"ignore")]),
                 "deny or allow",
+            ),
+            (
+                source(&[(KEY_MODULE, b"a"), (KEY_MODE, b"dry-run")]),
+                "enforce or audit",
+            ),
+            (
+                source(&[(KEY_MODULE, b"a"), (KEY_SHA256, b"abc")]),
+                "64 hex digits",
             ),
             (
                 source(&[(KEY_MODULE, b"a"), (KEY_SETTINGS, b"{")]),

@@ -271,6 +271,87 @@ async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() 
     sb.finish().await
 }
 
+/// Rolling a policy out: in audit mode it is evaluated and reported in the
+/// ReservedIP's status, and the assignment it would deny goes through; a
+/// ConfigMap pinning another module's digest is refused with an event that
+/// says so, and the audited version keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audited_policy_is_reported_and_applies_nothing() -> Result<()> {
+    let dir = built_policies()?;
+    let sb = OperatorSandbox::start("policy-audit").await?;
+    let operator_ns = TestNamespace::create(&sb.client, "policy-audit-operator").await?;
+    let cms: Api<ConfigMap> = operator_ns.api();
+    let watch = tokio::spawn(watch_configmaps(
+        sb.policy.clone(),
+        sb.client.clone(),
+        operator_ns.name().to_string(),
+        POLICY_LABEL.to_string(),
+    ));
+    let module = std::fs::read(dir.join("pod-label-eligibility.wasm.gz"))?;
+    let mut cm = policy_configmap("labelled-audit", &module, json!({"podLabel": "public-ip"}))?;
+    cm.data
+        .get_or_insert_default()
+        .insert("mode".into(), "audit".into());
+    apply(&cms, &cm).await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(sb.policy.status().iter().any(|p| {
+            p.name == "labelled-audit" && p.mode == Some(k8s_oci_operator::policy::Mode::Audit)
+        }))
+    })
+    .await
+    .context("the audited policy never loaded")?;
+
+    // The pod lacks the label: enforced, the policy would deny it.
+    sb.running_pod("web", None).await?;
+    sb.create("apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: r\nspec:\n  assignment:\n    podName: web\n").await?;
+    let rip = sb.wait_state("r", State::Assigned, true).await?;
+    let policies = rip.status.context("status")?.policies;
+    let audit = policies
+        .iter()
+        .find(|v| v.policy == "labelled-audit")
+        .with_context(|| format!("no verdict of the audited policy: {policies:?}"))?;
+    assert!(audit.audit, "{audit:?}");
+    assert_eq!(
+        (audit.decision.as_str(), audit.outcome.as_str()),
+        ("eligibility", "deny"),
+        "{audit:?}"
+    );
+    assert!(audit.message.contains("public-ip"), "{audit:?}");
+
+    // A pinned digest that is not the module's: refused, the event says so.
+    cm.data
+        .get_or_insert_default()
+        .insert("sha256".into(), "0".repeat(64));
+    apply(&cms, &cm).await?;
+    let events = operator_ns.api::<k8s_openapi::api::events::v1::Event>();
+    let refused_for_digest = || async {
+        Ok(events
+            .list(&Default::default())
+            .await?
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("PolicyRefused")
+                    && e.note
+                        .as_deref()
+                        .is_some_and(|n| n.contains("pins") && n.contains(&"0".repeat(64)))
+            }))
+    };
+    wait_until(Duration::from_secs(30), refused_for_digest)
+        .await
+        .context("no PolicyRefused event naming the pinned digest")?;
+    assert!(
+        sb.policy
+            .status()
+            .iter()
+            .any(|p| p.name == "labelled-audit" && p.version.is_some() && p.error.is_some()),
+        "the audited version keeps running: {:?}",
+        sb.policy.status()
+    );
+    watch.abort();
+    sb.finish().await
+}
+
 async fn label_namespace(sb: &OperatorSandbox, key: &str, value: Option<&str>) -> Result<()> {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sb.client.clone());
     let patch = json!({ "metadata": { "labels": { key: value } } });

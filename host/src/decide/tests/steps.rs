@@ -16,6 +16,7 @@ fn verdict(decision: &str) -> PolicyVerdict {
         version: "v1".into(),
         outcome: "allowed".into(),
         message: String::new(),
+        audit: false,
     }
 }
 

@@ -1,9 +1,11 @@
 //! End-to-end tests of the engine (no cluster): real SDK-built policies,
 //! composition, selectors, failure modes, hostile modules, reloads.
 
+mod assemblyscript;
 mod composition;
 mod hostile;
 mod reload;
+mod rollout;
 mod wat;
 
 use std::collections::BTreeMap;
