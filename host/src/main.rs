@@ -15,9 +15,9 @@ use k8s_oci_operator::health::{self, Health, Role};
 use k8s_oci_operator::leader::Lease;
 use k8s_oci_operator::metrics::Metrics;
 use k8s_oci_operator::oci::Throttled;
+use k8s_oci_operator::policy::PolicyEngine;
 use k8s_oci_operator::policy::configmap::{POLICY_LABEL, watch_configmaps};
 use k8s_oci_operator::policy::directory::watch_directory;
-use k8s_oci_operator::policy::{Limits as PolicyLimits, PolicyEngine};
 use k8s_oci_operator::shutdown::Stop;
 
 #[derive(Parser)]
@@ -47,20 +47,54 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Evaluate a policy module on an input, with the operator's engine and
-    /// limits; prints the decisions as JSON, exits 1 if the module is refused
-    /// or fails.
+    /// Evaluate policies on one input with the operator's engine, limits and
+    /// trust settings; prints the decisions as JSON, exits 1 if a policy is
+    /// refused or the input is invalid.
     Eval {
-        /// The module (`.wasm`, or `.wasm.gz`).
-        #[arg(long)]
-        module: std::path::PathBuf,
-        /// JSON: {"reservedIP": <manifest>, "namespaceLabels": {}, "target": {...}, "allowedPools": [...]}.
+        #[command(flatten)]
+        from: PolicySources,
+        /// JSON or YAML: {"reservedIP": <manifest>, "namespace": {"name", "labels"},
+        /// "pod": <Pod manifest> or "target": {...}, "allowedPools": [...]}.
         #[arg(long)]
         input: std::path::PathBuf,
-        /// The policy's settings (JSON or YAML), as in its ConfigMap.
-        #[arg(long)]
-        settings: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        policy: k8s_oci_operator::config::PolicyArgs,
     },
+    /// Run a file of test cases (input → expected decisions) against
+    /// policies; prints PASS/FAIL per case, exits 1 if any fails.
+    Test {
+        /// The test file (YAML): {"policies": [paths], "cases": [{"name", "input", "expect"}]}.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        from: PolicySources,
+        #[command(flatten)]
+        policy: k8s_oci_operator::config::PolicyArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct PolicySources {
+    /// ConfigMap manifests (YAML/JSON, several per file or a List), directories
+    /// of them, or a directory in the --policy-dir layout. Only ConfigMaps
+    /// labelled `oci.k8s.logmein.com/policy` count, as in the cluster.
+    #[arg(long = "policies", num_args = 1..)]
+    paths: Vec<std::path::PathBuf>,
+    /// A single module (`.wasm`, or `.wasm.gz`) instead of ConfigMaps.
+    #[arg(long)]
+    module: Option<std::path::PathBuf>,
+    /// The --module's settings (JSON or YAML), as in its ConfigMap.
+    #[arg(long, requires = "module")]
+    settings: Option<std::path::PathBuf>,
+}
+
+impl PolicySources {
+    fn paths(self) -> k8s_oci_operator::policy_cli::PolicyPaths {
+        k8s_oci_operator::policy_cli::PolicyPaths {
+            paths: self.paths,
+            module: self.module,
+            settings: self.settings,
+        }
+    }
 }
 
 #[tokio::main]
@@ -79,14 +113,28 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(i32::from(result.is_err()));
         }
         Command::Policy(PolicyCommand::Eval {
-            module,
+            from,
             input,
-            settings,
-        }) => {
-            match k8s_oci_operator::policy_cli::eval(&module, &input, settings.as_deref()).await {
-                Ok(out) => println!("{}", serde_json::to_string_pretty(&out)?),
+            policy,
+        }) => match k8s_oci_operator::policy_cli::eval(&policy, &from.paths(), &input).await {
+            Ok(out) => println!("{}", serde_json::to_string_pretty(&out)?),
+            Err(e) => {
+                eprintln!("k8s-oci-operator policy eval: {e}");
+                std::process::exit(1);
+            }
+        },
+        Command::Policy(PolicyCommand::Test { file, from, policy }) => {
+            match k8s_oci_operator::policy_cli::test(&policy, &from.paths(), &file).await {
+                Ok(report) => {
+                    for line in &report.lines {
+                        println!("{line}");
+                    }
+                    if report.failed > 0 {
+                        std::process::exit(1);
+                    }
+                }
                 Err(e) => {
-                    eprintln!("k8s-oci-operator policy eval: {e}");
+                    eprintln!("k8s-oci-operator policy test: {e}");
                     std::process::exit(1);
                 }
             }
@@ -133,8 +181,8 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         stuck_after: Duration::from_secs(config.stuck_pass_seconds),
     };
     let oci = Throttled::new(oci, config.oci_limits(), metrics.oci.clone());
-    let policy =
-        PolicyEngine::new(PolicyLimits::default()).context("starting the policy engine")?;
+    let policy = PolicyEngine::with_options(config.policy.engine_options(metrics.policy.clone())?)
+        .context("starting the policy engine")?;
     if let Some(ns) = &config.policy_namespace {
         info!(namespace = %ns, label = POLICY_LABEL, "watching policy ConfigMaps");
         tokio::spawn(watch_configmaps(

@@ -1,23 +1,25 @@
-//! `k8s-oci-operator policy eval`: evaluates one policy module offline, with
-//! the same engine and limits as the operator, for policy authors and CI.
+//! `k8s-oci-operator policy eval` and `policy test`: the operator's policy
+//! engine offline, for policy authors and the CI of policy repositories.
 //!
-//! The input file is JSON:
-//! `{"reservedIP": <ReservedIP manifest>, "namespaceLabels": {...},
-//!   "target": {"kind": "pod", ...} (optional), "allowedPools": [...] (optional)}`.
-//! The output is one JSON document with each decision's outcome and verdicts.
+//! Policies come as ConfigMap manifests (files or directories, see
+//! [`sources`]) or as one module with `--module`; they are loaded by the
+//! engine the operator runs, under the same limits and trust settings, and
+//! every decision goes through the same selectors, order, failure modes,
+//! audit mode and answer checks. `eval` prints the decisions of one input as
+//! JSON; `test` runs a file of cases (input → expected decisions) and exits
+//! non-zero when one fails.
+
+pub mod cases;
+pub mod sources;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::crd::ReservedIP;
-use crate::policy::abi::Target;
-use crate::policy::{
-    AllowedPools, Decision, EligibilityOutcome, Limits, LoadResult, PolicyEngine, PolicySource,
-    PoolOutcome, ReservedIpInput, TagOutcome, Verdict,
-};
+use crate::config::PolicyArgs;
+use crate::policy::{LoadResult, PolicyEngine, PolicyMetrics, PolicySource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyCliError {
@@ -25,38 +27,70 @@ pub enum PolicyCliError {
     Read(String, std::io::Error),
     #[error("the input is not valid: {0}")]
     Input(String),
-    #[error("the module was refused: {0}")]
-    Refused(String),
+    #[error("policy {0} was refused: {1}")]
+    Refused(String, String),
     #[error("evaluation failed: {0}")]
     Failed(String),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct EvalInput {
-    #[serde(rename = "reservedIP")]
-    reserved_ip: ReservedIP,
-    #[serde(default)]
-    namespace_labels: BTreeMap<String, String>,
-    #[serde(default)]
-    target: Option<Target>,
-    #[serde(default)]
-    allowed_pools: Option<Vec<String>>,
+    #[error("{0}")]
+    Setup(String),
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, PolicyCliError> {
     std::fs::read(path).map_err(|e| PolicyCliError::Read(path.display().to_string(), e))
 }
 
-/// Loads `module` (with optional `settings`, JSON or YAML) and evaluates every
-/// decision on `input`; returns the decisions as JSON.
-pub async fn eval(
-    module: &Path,
-    input: &Path,
-    settings: Option<&Path>,
-) -> Result<Value, PolicyCliError> {
+/// Where the policies come from.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyPaths {
+    /// ConfigMap manifests, directories of them, or a `--policy-dir` layout.
+    pub paths: Vec<PathBuf>,
+    /// A single module (`.wasm` or `.wasm.gz`) instead, with its settings.
+    pub module: Option<PathBuf>,
+    pub settings: Option<PathBuf>,
+}
+
+/// An engine set up as `args` say, with the policies of `from` loaded; any
+/// refused policy is an error naming it (the cluster would keep running an
+/// older version, or none, which is what a CI check must catch).
+pub async fn load(
+    args: &PolicyArgs,
+    from: &PolicyPaths,
+) -> Result<(PolicyEngine, Vec<String>), PolicyCliError> {
+    let options = args
+        .engine_options(PolicyMetrics::default())
+        .map_err(|e| PolicyCliError::Setup(format!("{e:#}")))?;
+    let max_module = options.limits.max_module_bytes;
     let engine =
-        PolicyEngine::new(Limits::default()).map_err(|e| PolicyCliError::Failed(e.to_string()))?;
+        PolicyEngine::with_options(options).map_err(|e| PolicyCliError::Setup(e.to_string()))?;
+    let mut found = sources::read(&from.paths, max_module)?;
+    if let Some(module) = &from.module {
+        found
+            .policies
+            .push(module_source(module, from.settings.as_deref())?);
+    } else if from.settings.is_some() {
+        return Err(PolicyCliError::Input(
+            "--settings goes with --module".into(),
+        ));
+    }
+    if found.policies.is_empty() {
+        return Err(PolicyCliError::Input(format!(
+            "no policy found (give ConfigMap manifests or --module){}",
+            found
+                .skipped
+                .iter()
+                .map(|s| format!("\n  {s}"))
+                .collect::<String>()
+        )));
+    }
+    for report in engine.sync("cli", found.policies).await {
+        if let LoadResult::Failed { error, .. } = report.result {
+            return Err(PolicyCliError::Refused(report.policy, error.to_string()));
+        }
+    }
+    Ok((engine, found.skipped))
+}
+
+fn module_source(module: &Path, settings: Option<&Path>) -> Result<PolicySource, PolicyCliError> {
     let key = if module.extension().is_some_and(|e| e == "gz") {
         "policy.wasm.gz"
     } else {
@@ -69,69 +103,100 @@ pub async fn eval(
     let name = module
         .file_name()
         .and_then(|n| n.to_str())
-        .unwrap_or("policy")
-        .split('.')
-        .next()
+        .and_then(|n| n.split('.').next())
+        .filter(|n| !n.is_empty())
         .unwrap_or("policy");
-    let reports = engine
-        .sync(
-            "cli",
-            vec![PolicySource {
-                name: name.to_string(),
-                files,
-            }],
-        )
-        .await;
-    for report in reports {
-        if let LoadResult::Failed { error, .. } = report.result {
-            return Err(PolicyCliError::Refused(error.to_string()));
-        }
-    }
-    let input: EvalInput =
-        serde_json::from_slice(&read(input)?).map_err(|e| PolicyCliError::Input(e.to_string()))?;
-    let mut rip = input.reserved_ip;
-    if rip.metadata.namespace.is_none() {
-        rip.metadata.namespace = Some("default".into());
-    }
-    let req = ReservedIpInput::new(&rip, input.namespace_labels)
-        .map_err(|e| PolicyCliError::Input(e.to_string()))?;
-    let failed = |e: crate::policy::PolicyError| PolicyCliError::Failed(e.to_string());
+    Ok(PolicySource {
+        name: name.to_string(),
+        files,
+    })
+}
 
-    let tags = engine.tag_defaults(&req).await.map_err(failed)?;
-    let allowed = match input.allowed_pools {
-        Some(p) => AllowedPools::Only(p),
-        None => AllowedPools::Any,
-    };
-    let pool = engine.select_pool(&req, &allowed).await.map_err(failed)?;
-    let mut out = json!({
-        "tagDefaults": with_verdicts(&tags, match &tags.outcome {
-            TagOutcome::Tags(t) => json!({ "tags": t }),
-            TagOutcome::Deny(d) => json!({ "denied": d }),
-        }),
-        "pool": with_verdicts(&pool, match &pool.outcome {
-            PoolOutcome::Keep => json!({ "keep": true }),
-            PoolOutcome::Use(p) => json!({ "use": p }),
-            PoolOutcome::Deny(d) => json!({ "denied": d }),
-        }),
-    });
-    if let Some(target) = &input.target {
-        let e = engine.eligibility(&req, target).await.map_err(failed)?;
-        out["eligibility"] = with_verdicts(
-            &e,
-            match &e.outcome {
-                EligibilityOutcome::Allow => json!({ "allowed": true }),
-                EligibilityOutcome::Deny(d) => json!({ "denied": d }),
-            },
-        );
+/// `policy eval`: the decisions for `input` (JSON or YAML), as JSON, with
+/// the loaded policies and any manifest passed over.
+pub async fn eval(
+    args: &PolicyArgs,
+    from: &PolicyPaths,
+    input: &Path,
+) -> Result<Value, PolicyCliError> {
+    let (engine, skipped) = load(args, from).await?;
+    let input: cases::Input =
+        serde_yaml::from_slice(&read(input)?).map_err(|e| PolicyCliError::Input(e.to_string()))?;
+    let decisions = cases::decide(&engine, &input).await?;
+    let mut out = decisions.to_json();
+    out["policies"] = json!(engine.status());
+    if !skipped.is_empty() {
+        out["skipped"] = json!(skipped);
     }
     Ok(out)
 }
 
-fn with_verdicts<O>(d: &Decision<O>, outcome: Value) -> Value {
-    let verdicts: Vec<Value> = d.verdicts.iter().map(verdict).collect();
-    json!({ "outcome": outcome, "verdicts": verdicts })
+/// A file of test cases for `policy test`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestFile {
+    /// Policy manifests or directories, relative to the test file; added to
+    /// those given on the command line.
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
+    pub cases: Vec<TestCase>,
 }
 
-fn verdict(v: &Verdict) -> Value {
-    json!({ "policy": v.policy, "version": v.version, "outcome": v.outcome, "message": v.message })
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestCase {
+    pub name: String,
+    pub input: cases::Input,
+    pub expect: cases::Expect,
+}
+
+/// The outcome of `policy test`.
+#[derive(Debug, Default)]
+pub struct TestReport {
+    pub lines: Vec<String>,
+    pub passed: usize,
+    pub failed: usize,
+}
+
+/// `policy test`: runs every case of `file` against the policies it names
+/// (plus `from`); each case's line says PASS or FAIL and why.
+pub async fn test(
+    args: &PolicyArgs,
+    from: &PolicyPaths,
+    file: &Path,
+) -> Result<TestReport, PolicyCliError> {
+    let tests: TestFile = serde_yaml::from_slice(&read(file)?)
+        .map_err(|e| PolicyCliError::Input(format!("{}: {e}", file.display())))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let mut from = from.clone();
+    from.paths
+        .extend(tests.policies.iter().map(|p| base.join(p)));
+    let (engine, skipped) = load(args, &from).await?;
+    let mut report = TestReport::default();
+    report
+        .lines
+        .extend(skipped.iter().map(|s| format!("note  {s}")));
+    for case in &tests.cases {
+        let problems = match cases::decide(&engine, &case.input).await {
+            Ok(decisions) => cases::mismatches(&case.expect, &decisions),
+            Err(err) => vec![err.to_string()],
+        };
+        if problems.is_empty() {
+            report.passed += 1;
+            report.lines.push(format!("PASS  {}", case.name));
+        } else {
+            report.failed += 1;
+            report.lines.push(format!("FAIL  {}", case.name));
+            report
+                .lines
+                .extend(problems.iter().map(|p| format!("        {p}")));
+        }
+    }
+    report.lines.push(format!(
+        "{} cases: {} passed, {} failed",
+        tests.cases.len(),
+        report.passed,
+        report.failed
+    ));
+    Ok(report)
 }

@@ -57,6 +57,20 @@ pub async fn run(b: &mut Bench) {
                 .floor(0.0)
                 .note("sum of the means; in-process engine figure from policy-bench"),
             );
+            for (prefix, what) in RELOADS {
+                match ms_after(&output, prefix) {
+                    Some(ms) => b.rows.push(
+                        Row::new(SCENARIO, what, "ms", ms)
+                            .floor(0.0)
+                            .note("in-process, from the engine's sync to the first decision; add the ConfigMap watch's delivery"),
+                    ),
+                    None => b.rows.push(Row::skipped(
+                        SCENARIO,
+                        what,
+                        &format!("policy-bench printed no {prefix:?} line"),
+                    )),
+                }
+            }
             b.detail("policy", json!({"output": output}));
         }
         Err(e) => b.rows.push(Row::skipped(
@@ -65,6 +79,37 @@ pub async fn run(b: &mut Bench) {
             &format!("policy-bench failed: {e}"),
         )),
     }
+}
+
+/// Reload and start figures policy-bench prints, by line prefix.
+const RELOADS: [(&str, &str); 4] = [
+    (
+        "reload, settings changed",
+        "reload: settings changed → new version deciding",
+    ),
+    (
+        "reload, module of team-pool changed",
+        "reload: team-pool module changed → new version deciding",
+    ),
+    (
+        "reload, module of tags-managed-by changed",
+        "reload: tag-defaults module changed → new version deciding",
+    ),
+    (
+        "start, 5 policies",
+        "start after a restart, artifact cache kept (5 policies)",
+    ),
+];
+
+/// The last figure before " ms" on the line starting with `prefix` (for
+/// the start line: the second, after a restart).
+fn ms_after(output: &str, prefix: &str) -> Option<f64> {
+    let line = output.lines().find(|l| l.starts_with(prefix))?;
+    let figures: Vec<f64> = line
+        .split(" ms")
+        .filter_map(|part| part.rsplit(' ').next()?.parse().ok())
+        .collect();
+    figures.last().copied()
 }
 
 type Figures = Vec<(String, f64, f64, f64)>;
@@ -123,5 +168,13 @@ mod tests {
         assert_eq!(after(line, "p50").ok(), Some(85.2));
         assert_eq!(after(line, "mean").ok(), Some(90.1));
         assert!(after(line, "p75").is_err());
+    }
+
+    #[test]
+    fn reads_reload_lines() {
+        let out = "reload, settings changed: 1.6 ms to the new version deciding (module already compiled)\nstart, 5 policies (3 modules): 1522 ms compiling, 23 ms after a restart with the artifact cache (0 compiled, 3 from artifacts)\n";
+        assert_eq!(ms_after(out, "reload, settings changed"), Some(1.6));
+        assert_eq!(ms_after(out, "start, 5 policies"), Some(23.0));
+        assert_eq!(ms_after(out, "reload, module"), None);
     }
 }
