@@ -254,8 +254,13 @@ impl PolicyEngine {
             };
             let mut registry = self.lock_registry();
             for (name, digest, result) in compiled {
-                if let Err(err) = &result {
-                    self.inner.metrics.refused(&name, err);
+                match &result {
+                    Ok(policy) => self.inner.metrics.loaded(
+                        &name,
+                        |kind| policy.module.answers(kind),
+                        policy.mode,
+                    ),
+                    Err(err) => self.inner.metrics.refused(&name, err),
                 }
                 reports.push(registry.record(source, &name, digest, result));
             }

@@ -180,6 +180,23 @@ impl PolicyMetrics {
         }
     }
 
+    /// Starts a loaded policy's evaluation and denial series at zero, for
+    /// each decision it answers, so `rate()` and alerts work from its load.
+    pub(crate) fn loaded(&self, policy: &str, answers: impl Fn(DecisionKind) -> bool, mode: Mode) {
+        for kind in DecisionKind::ALL {
+            if kind == DecisionKind::ValidateSettings || !answers(kind) {
+                continue;
+            }
+            let labels = EvalLabels {
+                policy: policy.to_string(),
+                decision: decision_label(kind),
+                mode: mode_label(mode),
+            };
+            let _ = self.evaluations.get_or_create(&labels);
+            let _ = self.denials.get_or_create(&labels);
+        }
+    }
+
     pub(crate) fn refused(&self, policy: &str, err: &LoadError) {
         self.refusals
             .get_or_create(&RefusalLabels {

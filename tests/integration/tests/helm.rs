@@ -321,6 +321,11 @@ fn wrong_values_are_refused_by_the_schema_naming_the_field() -> Result<()> {
             "/policies/configMaps/p/module",
         ),
         ("replicaCount=2", "replicaCount"),
+        ("policies.limits.timeout=100", "timeout"),
+        (
+            "policies.limits.memoryMiB=4096",
+            "/policies/limits/memoryMiB",
+        ),
     ] {
         let run = helm(&[&["template", "r", CHART, "--set", set][..], &REQUIRED].concat())?;
         assert!(!run.ok, "--set {set} was accepted");
@@ -491,6 +496,78 @@ fn releases_never_share_a_cluster_scoped_object() -> Result<()> {
             "{plain:?}"
         );
     }
+    Ok(())
+}
+
+/// Policy trust, limits and the compile cache: what the chart renders is what
+/// the operator reads (the keys file parses, the cache is a private emptyDir
+/// mount), and a policy's rollout keys reach its ConfigMap.
+#[test]
+fn policy_trust_limits_and_cache_render_as_the_operator_reads_them() -> Result<()> {
+    let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n-----END PUBLIC KEY-----\n";
+    let digest = "ab".repeat(32);
+    let objects = render(
+        "r",
+        "ops",
+        &[
+            &REQUIRED[..],
+            &["--set", &format!("policies.trustedKeys={pem}")],
+            &["--set", "policies.requireSignature=true"],
+            &["--set", "policies.limits.timeoutMs=100"],
+            &["--set", "policies.limits.memoryMiB=32"],
+            &["--set", "policies.configMaps.p.module=AGFzbQEAAAA="],
+            &["--set", "policies.configMaps.p.mode=audit"],
+            &["--set", &format!("policies.configMaps.p.sha256={digest}")],
+            &["--set", "policies.configMaps.p.signature=c2lnbmF0dXJl"],
+        ]
+        .concat(),
+    )?;
+    let keys = object(&objects, "ConfigMap", "r-k8s-oci-operator-policy-keys")?;
+    let keys_pem = keys["data"]["keys.pem"].as_str().context("keys.pem")?;
+    let trust = k8s_oci_operator::policy::Trust::from_pem(keys_pem, true)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(trust.has_keys());
+
+    let pod = &object(&objects, "Deployment", "r-k8s-oci-operator")?["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let env = container["env"].as_array().cloned().unwrap_or_default();
+    for (name, value) in [
+        (
+            "POLICY_TRUSTED_KEYS",
+            "/etc/k8s-oci-operator/policy-keys/keys.pem",
+        ),
+        ("POLICY_REQUIRE_SIGNATURE", "true"),
+        ("POLICY_TIMEOUT_MS", "100"),
+        ("POLICY_MEMORY_MIB", "32"),
+        ("POLICY_CACHE_DIR", "/var/cache/k8s-oci-operator/policies"),
+    ] {
+        assert!(
+            env.contains(&json!({"name": name, "value": value})),
+            "{name}={value} not in {env:?}"
+        );
+    }
+    let mounts = container["volumeMounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        mounts
+            .contains(&json!({"name": "policy-cache", "mountPath": "/var/cache/k8s-oci-operator"})),
+        "{mounts:?}"
+    );
+    let volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["name"] == "policy-cache" && v["emptyDir"].is_object()),
+        "{volumes:?}"
+    );
+
+    let policy = object(&objects, "ConfigMap", "p")?;
+    assert_eq!(policy["data"]["mode"], "audit");
+    assert_eq!(policy["data"]["sha256"], digest.as_str());
+    assert_eq!(policy["binaryData"]["policy.wasm.sig"], "c2lnbmF0dXJl");
+
     Ok(())
 }
 

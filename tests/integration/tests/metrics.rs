@@ -15,11 +15,14 @@ use test_support::wait_until;
 
 const GRACE_PERIOD: Duration = Duration::from_secs(30);
 
-/// The metric names of docs/metrics.md's reference table.
+/// The metric names of docs/metrics.md's reference table, but those "per
+/// policy", which have no series (and so are not served) before a policy is
+/// loaded.
 fn documented() -> Result<BTreeSet<String>> {
     let doc = std::fs::read_to_string(repo_root().join("docs/metrics.md"))?;
     Ok(doc
         .lines()
+        .filter(|line| !line.contains("| Per policy"))
         .filter_map(|line| {
             let name = line.strip_prefix("| `")?.split('`').next()?;
             Some(name.to_string())

@@ -343,6 +343,14 @@ async fn policies_sharing_a_module_compile_it_once() {
     .await;
     assert!(loaded(&reports), "{reports:?}");
     assert_eq!(engine.metrics().modules_prepared(), (1, 0));
+    // Each loaded policy's series start at zero, before any evaluation.
+    let text = exposition(&engine);
+    for policy in ["p0", "p1", "p2"] {
+        let series = format!(
+            r#"policy_denials_total{{policy="{policy}",decision="selectPool",mode="enforce"}}"#
+        );
+        assert_eq!(sample(&text, &series), Some(0.0), "{series} in {text}");
+    }
 }
 
 #[tokio::test]
