@@ -375,7 +375,8 @@ pub struct PolicyArgs {
     pub policy_max_output_kib: u64,
 
     /// Directory where compiled modules are kept across restarts (must be
-    /// writable only by the operator). Unset: compile at every start.
+    /// writable only by the operator). Unset: compile at every start (`policy
+    /// eval` and `policy test` then use ~/.cache/k8s-oci-operator/policy-modules).
     #[arg(long, env = "POLICY_CACHE_DIR")]
     pub policy_cache_dir: Option<PathBuf>,
 

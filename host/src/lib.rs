@@ -13,7 +13,7 @@
 //! - [`oci`]: the narrow OCI networking interface the operator uses, and its
 //!   implementation over HTTP, signed by the project's own signer.
 //! - [`policy`]: the WebAssembly policy engine (tag defaults, pool selection,
-//!   assignment eligibility); [`policy_cli`]: `k8s-oci-operator policy eval`.
+//!   assignment eligibility); [`policy_cli`]: `k8s-oci-operator policy eval` and `policy test`.
 //! - [`health`]: the probes (`/healthz`, `/readyz`) and `/metrics`;
 //!   [`metrics`]: what `/metrics` serves;
 //!   [`shutdown`]: SIGTERM; [`leader`]: the leader-election Lease.
@@ -31,6 +31,7 @@ pub mod config;
 pub mod controller;
 pub mod crash_point;
 pub mod decide;
+pub mod events;
 pub mod health;
 pub mod heap;
 pub mod leader;

@@ -3,9 +3,9 @@
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Event, Recorder, Reporter};
+use kube::runtime::events::Reporter;
 
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
@@ -19,6 +19,7 @@ use crate::cache::own_writes::OwnWrites;
 use crate::decide::Timing;
 use crate::decide::ownership::Owner;
 use crate::decide::wait::Waits;
+pub use crate::events::Events;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::oci::{ListPublicIpsQuery, OciError, OciNetwork, PublicIp};
@@ -133,10 +134,7 @@ impl Context {
         ));
         let oci: Arc<dyn OciNetwork> = Arc::new(InvalidatingWrites::new(oci, listing.clone()));
         Arc::new(Self {
-            events: Events {
-                client: client.clone(),
-                reporter,
-            },
+            events: Events::new(client.clone(), reporter),
             resolver: TargetResolver::new(oci.clone(), settings.compartment_id.clone(), subnet_ids),
             client,
             oci,
@@ -190,31 +188,5 @@ impl Context {
     /// half-changed, so a poisoned lock is taken as is).
     pub fn waits(&self) -> MutexGuard<'_, Waits> {
         self.waits.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Publishes Kubernetes events as this controller.
-///
-/// kube's [`Recorder`] keeps every event it published for six minutes, to
-/// count repeats as a series, and prunes only when it publishes again: after
-/// a wave of 2,000 ReservedIPs it held thousands of events for as long as
-/// the operator stayed idle (the benchmark's memory figure). The operator
-/// announces each change once (a repeated failure keeps its first event),
-/// so a series count buys nothing here: each event is published by a
-/// recorder of its own, and nothing is kept.
-pub struct Events {
-    client: Client,
-    reporter: Reporter,
-}
-
-impl Events {
-    pub async fn publish(
-        &self,
-        event: &Event,
-        regarding: &ObjectReference,
-    ) -> Result<(), kube::Error> {
-        Recorder::new(self.client.clone(), self.reporter.clone())
-            .publish(event, regarding)
-            .await
     }
 }

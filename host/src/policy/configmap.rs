@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 
@@ -50,7 +50,9 @@ pub async fn watch_configmaps(
     label_selector: String,
 ) {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-    let recorder = Recorder::new(client, Reporter::from("k8s-oci-operator-policies"));
+    // A recorder per event (crate::events): a new version's event must not
+    // become a repeat of the previous version's.
+    let recorder = crate::events::Events::new(client, Reporter::from("k8s-oci-operator-policies"));
     let source = format!("configmap:{namespace}");
     let config = watcher::Config::default().labels(&label_selector);
     let mut current: BTreeMap<String, ConfigMap> = BTreeMap::new();
@@ -102,7 +104,7 @@ pub async fn watch_configmaps(
     }
 }
 
-async fn publish(recorder: &Recorder, cm: &ConfigMap, report: &LoadReport) {
+async fn publish(recorder: &crate::events::Events, cm: &ConfigMap, report: &LoadReport) {
     let (type_, reason, note) = match &report.result {
         LoadResult::Loaded { version } => (
             EventType::Normal,

@@ -56,9 +56,14 @@ pub async fn load(
     args: &PolicyArgs,
     from: &PolicyPaths,
 ) -> Result<(PolicyEngine, Vec<String>), PolicyCliError> {
-    let options = args
+    let mut options = args
         .engine_options(PolicyMetrics::default())
         .map_err(|e| PolicyCliError::Setup(format!("{e:#}")))?;
+    // Repeated runs (a CI job, an author's edit-eval loop) take compiled
+    // modules from the user's cache instead of compiling again.
+    if options.artifact_dir.is_none() {
+        options.artifact_dir = default_cache_dir();
+    }
     let max_module = options.limits.max_module_bytes;
     let engine =
         PolicyEngine::with_options(options).map_err(|e| PolicyCliError::Setup(e.to_string()))?;
@@ -88,6 +93,16 @@ pub async fn load(
         }
     }
     Ok((engine, found.skipped))
+}
+
+/// `$XDG_CACHE_HOME/k8s-oci-operator/policy-modules`, else under
+/// `$HOME/.cache`; none without either.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("k8s-oci-operator").join("policy-modules"))
 }
 
 fn module_source(module: &Path, settings: Option<&Path>) -> Result<PolicySource, PolicyCliError> {

@@ -44,6 +44,12 @@ impl Operator {
             .env("OCI_ENDPOINT", emulator_url)
             .env("OCI_SUBNET_IDS", format!("{PODS_SUBNET},{NODES_SUBNET}"))
             .env("HEALTH_ADDR", format!("127.0.0.1:{port}"))
+            // Policy ConfigMaps, for scenario 6's live reload (none exist
+            // before it, so the other scenarios evaluate no policy).
+            .env(
+                "POLICY_NAMESPACE",
+                crate::scenarios::policy::POLICY_NAMESPACE,
+            )
             .env("RESYNC_INTERVAL_SECONDS", s.resync_seconds.to_string())
             // One namespace holds the whole burst: as a platform team would
             // for such a namespace, the per-namespace cap is lifted.

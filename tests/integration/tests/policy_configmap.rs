@@ -340,6 +340,27 @@ async fn an_audited_policy_is_reported_and_applies_nothing() -> Result<()> {
     wait_until(Duration::from_secs(30), refused_for_digest)
         .await
         .context("no PolicyRefused event naming the pinned digest")?;
+    // Another refusal of the same ConfigMap says its own reason (an event
+    // of the same reason is not a repeat of the first).
+    cm.data
+        .get_or_insert_default()
+        .insert("failuremode".into(), "allow".into());
+    apply(&cms, &cm).await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(events
+            .list(&Default::default())
+            .await?
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("PolicyRefused")
+                    && e.note
+                        .as_deref()
+                        .is_some_and(|n| n.contains("unknown key `failuremode`"))
+            }))
+    })
+    .await
+    .context("the second refusal's event does not give its own reason")?;
     assert!(
         sb.policy
             .status()

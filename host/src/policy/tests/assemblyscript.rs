@@ -32,7 +32,8 @@ fn module(extension: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{} (built by {BUILD}): {e}", path.display()))
 }
 
-async fn loaded_engine(settings: &str) -> PolicyEngine {
+/// An engine given the module with `settings`, and what the load reported.
+async fn engine_with(settings: &str) -> (PolicyEngine, Vec<LoadReport>) {
     let engine = engine();
     let reports = load(
         &engine,
@@ -43,6 +44,11 @@ async fn loaded_engine(settings: &str) -> PolicyEngine {
         )],
     )
     .await;
+    (engine, reports)
+}
+
+async fn loaded_engine(settings: &str) -> PolicyEngine {
+    let (engine, reports) = engine_with(settings).await;
     assert!(loaded(&reports), "{reports:?}");
     engine
 }
@@ -155,16 +161,7 @@ async fn settings_it_rejects_refuse_the_load() {
             "podLabelValue must be a string",
         ),
     ] {
-        let engine = engine();
-        let reports = load(
-            &engine,
-            vec![source(
-                "as-pods",
-                module("wasm.gz"),
-                &[("settings", settings)],
-            )],
-        )
-        .await;
+        let (_, reports) = engine_with(settings).await;
         match &reports[0].result {
             LoadResult::Failed {
                 error: LoadError::Settings(got),

@@ -36,6 +36,27 @@ fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The eligibility of a pod: the deny reason, or `None` when allowed.
+async fn deny_reason(engine: &PolicyEngine) -> Option<String> {
+    match engine
+        .eligibility(&input("shop", &[]), &Target::pod("web"))
+        .await
+        .expect("decision")
+        .outcome
+    {
+        EligibilityOutcome::Deny(d) => Some(d.reason),
+        EligibilityOutcome::Allow => None,
+    }
+}
+
+fn refusals(engine: &PolicyEngine, policy: &str, reason: &str) -> Option<f64> {
+    let text = exposition(engine);
+    sample(
+        &text,
+        &format!(r#"policy_load_refusals_total{{policy="{policy}",reason="{reason}"}}"#),
+    )
+}
+
 #[tokio::test]
 async fn an_audited_policy_is_recorded_and_never_applied() {
     let engine = engine();
@@ -159,24 +180,12 @@ async fn a_pinned_digest_refuses_another_module_and_keeps_the_good_one() {
         ),
         "{reports:?}"
     );
-    let decision = engine
-        .eligibility(&input("shop", &[]), &Target::pod("web"))
-        .await
-        .expect("decision");
-    assert!(
-        matches!(decision.outcome, EligibilityOutcome::Deny(ref d) if d.reason == "pinned"),
-        "the last good version stays: {:?}",
-        decision.outcome
-    );
-    let text = exposition(&engine);
     assert_eq!(
-        sample(
-            &text,
-            r#"policy_load_refusals_total{policy="pinned",reason="digest"}"#
-        ),
-        Some(1.0),
-        "{text}"
+        deny_reason(&engine).await.as_deref(),
+        Some("pinned"),
+        "the last good version stays"
     );
+    assert_eq!(refusals(&engine, "pinned", "digest"), Some(1.0));
 }
 
 /// Keys and signatures made by the `openssl` command line, as the docs tell
@@ -304,24 +313,12 @@ async fn signatures_made_with_openssl_are_checked_with_the_trusted_keys() {
             "{what}: {reports:?}"
         );
     }
-    let decision = engine
-        .eligibility(&input("shop", &[]), &Target::pod("web"))
-        .await
-        .expect("decision");
-    assert!(
-        matches!(decision.outcome, EligibilityOutcome::Deny(ref d) if d.reason == "signed"),
-        "{:?}",
-        decision.outcome
-    );
-    let text = exposition(&engine);
     assert_eq!(
-        sample(
-            &text,
-            r#"policy_load_refusals_total{policy="p",reason="signature"}"#
-        ),
-        Some(3.0),
-        "{text}"
+        deny_reason(&engine).await.as_deref(),
+        Some("signed"),
+        "the last good version stays"
     );
+    assert_eq!(refusals(&engine, "p", "signature"), Some(3.0));
 }
 
 #[tokio::test]
@@ -373,15 +370,7 @@ async fn a_restarted_engine_takes_compiled_modules_from_its_artifact_cache() {
     let second = with_cache();
     assert!(loaded(&load(&second, vec![source("p", module, &[])]).await));
     assert_eq!(second.metrics().modules_prepared(), (0, 1));
-    let decision = second
-        .eligibility(&input("shop", &[]), &Target::pod("web"))
-        .await
-        .expect("decision");
-    assert!(
-        matches!(decision.outcome, EligibilityOutcome::Deny(ref d) if d.reason == "cached"),
-        "{:?}",
-        decision.outcome
-    );
+    assert_eq!(deny_reason(&second).await.as_deref(), Some("cached"));
     // A module the cache has not seen is compiled.
     assert!(loaded(
         &load(&second, vec![source("p", deny("new"), &[])]).await
