@@ -5,6 +5,20 @@ use anyhow::Result;
 use integration_tests::{built_policies, operator_binary};
 use serde_json::json;
 
+/// `policy eval <args>`, which must succeed; its decisions.
+fn eval(bin: &std::path::Path, args: &[&std::ffi::OsStr]) -> Result<serde_json::Value> {
+    let out = std::process::Command::new(bin)
+        .args(["policy", "eval"])
+        .args(args)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
 #[tokio::test]
 async fn policy_eval_prints_decisions_and_refuses_broken_modules() -> Result<()> {
     let bin = operator_binary().await?;
@@ -27,20 +41,17 @@ async fn policy_eval_prints_decisions_and_refuses_broken_modules() -> Result<()>
     let settings = dir.join("settings.json");
     std::fs::write(&settings, r#"{"podLabel": "public-ip"}"#)?;
 
-    let out = std::process::Command::new(&bin)
-        .args(["policy", "eval", "--module"])
-        .arg(policies.join("pod-label-eligibility.wasm.gz"))
-        .arg("--input")
-        .arg(&input)
-        .arg("--settings")
-        .arg(&settings)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let decisions: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let decisions = eval(
+        &bin,
+        &[
+            "--module".as_ref(),
+            policies.join("pod-label-eligibility.wasm.gz").as_os_str(),
+            "--input".as_ref(),
+            input.as_os_str(),
+            "--settings".as_ref(),
+            settings.as_os_str(),
+        ],
+    )?;
     let denied = &decisions["eligibility"]["outcome"]["denied"];
     assert_eq!(denied["policy"], "pod-label-eligibility", "{decisions}");
     assert!(
@@ -175,18 +186,15 @@ cases:
         &input,
         format!("reservedIP: {rip}\nnamespace: {{name: shop, labels: {{team: payments}}}}\n"),
     )?;
-    let out = std::process::Command::new(&bin)
-        .args(["policy", "eval", "--policies"])
-        .arg(dir.path().join("configmaps"))
-        .arg("--input")
-        .arg(&input)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let decisions: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let decisions = eval(
+        &bin,
+        &[
+            "--policies".as_ref(),
+            dir.path().join("configmaps").as_os_str(),
+            "--input".as_ref(),
+            input.as_os_str(),
+        ],
+    )?;
     assert_eq!(
         decisions["pool"]["outcome"]["use"], "ocid1.publicippool.oc1..payments",
         "{decisions}"

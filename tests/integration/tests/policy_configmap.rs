@@ -41,12 +41,14 @@ async fn apply(api: &Api<ConfigMap>, cm: &ConfigMap) -> Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() -> Result<()> {
-    let dir = built_policies()?;
-    let sb = OperatorSandbox::start("policy").await?;
-    // The operator's namespace: the only place policies are read from.
-    let operator_ns = TestNamespace::create(&sb.client, "policy-operator").await?;
+/// A namespace standing for the operator's (the only place policies are read
+/// from), its ConfigMaps, and the operator's watch of them feeding the
+/// sandbox's engine.
+async fn watch_policies(
+    sb: &OperatorSandbox,
+    name: &str,
+) -> Result<(TestNamespace, Api<ConfigMap>, tokio::task::JoinHandle<()>)> {
+    let operator_ns = TestNamespace::create(&sb.client, name).await?;
     let cms: Api<ConfigMap> = operator_ns.api();
     let watch = tokio::spawn(watch_configmaps(
         sb.policy.clone(),
@@ -54,6 +56,14 @@ async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() 
         operator_ns.name().to_string(),
         POLICY_LABEL.to_string(),
     ));
+    Ok((operator_ns, cms, watch))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() -> Result<()> {
+    let dir = built_policies()?;
+    let sb = OperatorSandbox::start("policy").await?;
+    let (operator_ns, cms, watch) = watch_policies(&sb, "policy-operator").await?;
     let loaded = |name: &'static str| {
         let engine = sb.policy.clone();
         move || {
@@ -279,14 +289,7 @@ async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() 
 async fn an_audited_policy_is_reported_and_applies_nothing() -> Result<()> {
     let dir = built_policies()?;
     let sb = OperatorSandbox::start("policy-audit").await?;
-    let operator_ns = TestNamespace::create(&sb.client, "policy-audit-operator").await?;
-    let cms: Api<ConfigMap> = operator_ns.api();
-    let watch = tokio::spawn(watch_configmaps(
-        sb.policy.clone(),
-        sb.client.clone(),
-        operator_ns.name().to_string(),
-        POLICY_LABEL.to_string(),
-    ));
+    let (operator_ns, cms, watch) = watch_policies(&sb, "policy-audit-operator").await?;
     let module = std::fs::read(dir.join("pod-label-eligibility.wasm.gz"))?;
     let mut cm = policy_configmap("labelled-audit", &module, json!({"podLabel": "public-ip"}))?;
     cm.data
