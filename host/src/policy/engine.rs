@@ -448,9 +448,7 @@ impl Inner {
             digest,
         })
     }
-}
 
-impl Inner {
     /// Compiles `wasm`, or takes its compiled form from the artifact cache,
     /// and checks it. Blocking.
     fn compile(&self, wasm: &[u8], sha256: &str) -> Result<CompiledModule, LoadError> {
@@ -458,13 +456,14 @@ impl Inner {
             .artifacts
             .as_ref()
             .and_then(|cache| cache.load(&self.engine, sha256));
-        let fresh = kept.is_none();
-        let compiled = match kept {
-            Some(kept) => module::check(&self.engine, kept, sha256, &self.limits)?,
-            None => module::compile(&self.engine, wasm, &self.limits)?,
-        };
-        self.metrics.prepared(!fresh);
-        if let (true, Some(cache)) = (fresh, &self.artifacts) {
+        if let Some(kept) = kept {
+            let compiled = module::check(&self.engine, kept, sha256, &self.limits)?;
+            self.metrics.prepared(true);
+            return Ok(compiled);
+        }
+        let compiled = module::compile(&self.engine, wasm, &self.limits)?;
+        self.metrics.prepared(false);
+        if let Some(cache) = &self.artifacts {
             cache.store(sha256, compiled.pre.module());
         }
         Ok(compiled)

@@ -327,40 +327,21 @@ async fn an_audited_policy_is_reported_and_applies_nothing() -> Result<()> {
         .insert("sha256".into(), "0".repeat(64));
     apply(&cms, &cm).await?;
     let events = operator_ns.api::<k8s_openapi::api::events::v1::Event>();
-    let refused_for_digest = || async {
-        Ok(events
-            .list(&Default::default())
-            .await?
-            .items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("PolicyRefused")
-                    && e.note
-                        .as_deref()
-                        .is_some_and(|n| n.contains("pins") && n.contains(&"0".repeat(64)))
-            }))
-    };
-    wait_until(Duration::from_secs(30), refused_for_digest)
-        .await
-        .context("no PolicyRefused event naming the pinned digest")?;
+    let digest = "0".repeat(64);
+    let naming_the_digest = ["pins", digest.as_str()];
+    wait_until(Duration::from_secs(30), || {
+        refused_saying(&events, &naming_the_digest)
+    })
+    .await
+    .context("no PolicyRefused event naming the pinned digest")?;
     // Another refusal of the same ConfigMap says its own reason (an event
     // of the same reason is not a repeat of the first).
     cm.data
         .get_or_insert_default()
         .insert("failuremode".into(), "allow".into());
     apply(&cms, &cm).await?;
-    wait_until(Duration::from_secs(30), || async {
-        Ok(events
-            .list(&Default::default())
-            .await?
-            .items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("PolicyRefused")
-                    && e.note
-                        .as_deref()
-                        .is_some_and(|n| n.contains("unknown key `failuremode`"))
-            }))
+    wait_until(Duration::from_secs(30), || {
+        refused_saying(&events, &["unknown key `failuremode`"])
     })
     .await
     .context("the second refusal's event does not give its own reason")?;
@@ -374,6 +355,24 @@ async fn an_audited_policy_is_reported_and_applies_nothing() -> Result<()> {
     );
     watch.abort();
     sb.finish().await
+}
+
+/// Whether a `PolicyRefused` event's note contains every one of `parts`.
+async fn refused_saying(
+    events: &Api<k8s_openapi::api::events::v1::Event>,
+    parts: &[&str],
+) -> Result<bool> {
+    Ok(events
+        .list(&Default::default())
+        .await?
+        .items
+        .iter()
+        .any(|e| {
+            e.reason.as_deref() == Some("PolicyRefused")
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| parts.iter().all(|p| n.contains(p)))
+        }))
 }
 
 async fn label_namespace(sb: &OperatorSandbox, key: &str, value: Option<&str>) -> Result<()> {

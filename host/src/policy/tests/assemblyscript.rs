@@ -15,19 +15,7 @@ const BUILD: &str = "policies/assemblyscript-eligibility/build.sh";
 /// Node.js and npm the script, and so the test, fails and says so.
 fn module(extension: &str) -> Vec<u8> {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = OUT.get_or_init(|| {
-        let script = crate::checkout_dir().join("..").join(BUILD);
-        let output = std::process::Command::new(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("run {BUILD} ({}): {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "{BUILD} failed (it needs Node.js >= 20 and npm):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
-    });
+    let dir = OUT.get_or_init(|| run_build_script(BUILD, " (it needs Node.js >= 20 and npm)"));
     let path = dir.join(format!("assemblyscript-eligibility.{extension}"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{} (built by {BUILD}): {e}", path.display()))
 }

@@ -66,20 +66,25 @@ pub(super) fn loaded(reports: &[LoadReport]) -> bool {
 /// test run with `policies/build.sh`.
 pub(super) fn real_policy(name: &str) -> Vec<u8> {
     static OUT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = OUT.get_or_init(|| {
-        let script = crate::checkout_dir().join("../policies/build.sh");
-        let output = std::process::Command::new(script)
-            .output()
-            .expect("run policies/build.sh");
-        assert!(
-            output.status.success(),
-            "policies/build.sh failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
-    });
+    let dir = OUT.get_or_init(|| run_build_script("policies/build.sh", ""));
     std::fs::read(dir.join(format!("{name}.wasm.gz"))).expect("built policy")
+}
+
+/// Runs a policy build script (`script`, from the repository's root) and
+/// returns the output directory it prints on its last line; `needs` says
+/// what the script requires, for the failure message.
+pub(super) fn run_build_script(script: &str, needs: &str) -> PathBuf {
+    let path = crate::checkout_dir().join("..").join(script);
+    let output = std::process::Command::new(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script} ({}): {e}", path.display()));
+    assert!(
+        output.status.success(),
+        "{script} failed{needs}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
 }
 
 const POOL_A: &str = "ocid1.publicippool.oc1..payments";
