@@ -17,6 +17,8 @@
 //! - [`health`]: the probes (`/healthz`, `/readyz`) and `/metrics`;
 //!   [`metrics`]: what `/metrics` serves;
 //!   [`shutdown`]: SIGTERM; [`leader`]: the leader-election Lease.
+//! - [`workloads`]: ReservedIPs the operator creates for labelled pods and
+//!   StatefulSets, and the IP shown on their pods.
 //! - [`cidr`]: IPv4 CIDR blocks.
 //! - [`config`]: the operator's settings (flags and environment);
 //!   [`check`]: `k8s-oci-operator check`, the installation checklist.
@@ -41,6 +43,7 @@ pub mod policy;
 pub mod policy_cli;
 pub mod resolve;
 pub mod shutdown;
+pub mod workloads;
 
 /// This crate's directory in the checkout being tested. Cargo sets
 /// `CARGO_MANIFEST_DIR` when it runs tests; the compile-time value is stale

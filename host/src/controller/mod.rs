@@ -171,9 +171,12 @@ pub async fn run(ctx: Arc<Context>, stop: impl Future<Output = ()> + Send + Sync
         }
         std::future::pending::<()>().await
     };
+    // Beside the controller too: ReservedIPs for labelled workloads.
+    let workloads = crate::workloads::run(ctx.clone());
     tokio::select! {
         _ = controller => {}
         _ = sweeper => {}
+        () = workloads => {}
         () = synced => {}
         () = crate::heap::return_freed_memory() => {}
     }

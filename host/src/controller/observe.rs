@@ -200,7 +200,7 @@ async fn public_ip(
 /// The labels and annotations of the ReservedIP's namespace: the policies'
 /// selectors and the platform team's grants. Without them nothing is
 /// decided (a grant or selector could be misread): the pass fails.
-async fn namespace(
+pub(crate) async fn namespace(
     ctx: &Context,
     ns: &str,
 ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), Failure> {

@@ -14,6 +14,7 @@
 //! | [`NODE_IPS`] | targets that are a node's own IP (hostNetwork pods, VNIC primary IPs) |
 //! | [`PUBLIC_IP_POOLS`] | these BYOIP pools in `publicIPv4Pool` |
 //! | [`MAX_RESERVED_IPS`] | a cap other than the operator's default |
+//! | [`WORKLOAD_IPS`] | ReservedIPs the operator creates for labelled pods and StatefulSets (`crate::workloads`) |
 //!
 //! Whatever the annotations say, a public IP never goes to a private IP a
 //! pod of another namespace holds, nor to a pod of the operator's own
@@ -37,6 +38,12 @@ pub const PUBLIC_IP_POOLS: &str = "oci.k8s.logmein.com/public-ip-pools";
 /// public IP (overrides the operator's `--max-reserved-ips-per-namespace`).
 pub const MAX_RESERVED_IPS: &str = "oci.k8s.logmein.com/max-reserved-ips";
 
+/// Namespace annotation: `"true"` lets the operator create ReservedIPs for
+/// the namespace's labelled pods and StatefulSets (`crate::workloads`).
+/// Without it, whoever may create pods could obtain public IPs they may not
+/// ask for directly.
+pub const WORKLOAD_IPS: &str = "oci.k8s.logmein.com/workload-ips";
+
 /// A private IP range a namespace may target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Allowed {
@@ -49,6 +56,8 @@ pub enum Allowed {
 pub struct Grants {
     pub private_ip_targets: Vec<Allowed>,
     pub node_ips: bool,
+    /// ReservedIPs may be created for labelled workloads ([`WORKLOAD_IPS`]).
+    pub workload_ips: bool,
     pub pools: Vec<String>,
     /// `None`: the operator's default cap.
     pub max_reserved_ips: Option<u32>,
@@ -88,16 +97,18 @@ impl Grants {
             }
         }
         grants.private_ip_targets = targets;
-        grants.node_ips = match annotations.get(NODE_IPS).map(|v| v.trim()) {
+        let mut flag = |key: &str| match annotations.get(key).map(|v| v.trim()) {
             None | Some("false") => false,
             Some("true") => true,
             Some(other) => {
                 problems.push(format!(
-                    "annotation {NODE_IPS}: '{other}' is not \"true\" or \"false\""
+                    "annotation {key}: '{other}' is not \"true\" or \"false\""
                 ));
                 false
             }
         };
+        grants.node_ips = flag(NODE_IPS);
+        grants.workload_ips = flag(WORKLOAD_IPS);
         grants.pools = list(PUBLIC_IP_POOLS);
         if let Some(v) = annotations.get(MAX_RESERVED_IPS) {
             match v.trim().parse::<u32>() {
