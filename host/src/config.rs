@@ -166,6 +166,13 @@ pub struct RunConfig {
     #[arg(long, env = "MAX_RESERVED_IPS_PER_NAMESPACE", default_value_t = DEFAULT_MAX_RESERVED_IPS_PER_NAMESPACE)]
     pub max_reserved_ips_per_namespace: u32,
 
+    /// Create ReservedIPs for labelled pods and StatefulSets in namespaces
+    /// annotated `oci.k8s.logmein.com/workload-ips: "true"` (and show their
+    /// IP on the pods). Off: the operator never creates a ReservedIP, and
+    /// needs no permission to create them or to write pods.
+    #[arg(long, env = "WORKLOAD_IPS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub workload_ips: bool,
+
     /// Namespace of the leader-election Lease. Set it (the operator's own
     /// namespace) to run several replicas: only the Lease holder reconciles.
     #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]

@@ -179,6 +179,7 @@ async fn run(config: RunConfig) -> anyhow::Result<()> {
         max_reserved_ips_per_namespace: Some(config.max_reserved_ips_per_namespace)
             .filter(|n| *n > 0),
         stuck_after: Duration::from_secs(config.stuck_pass_seconds),
+        workload_ips: config.workload_ips,
     };
     let oci = Throttled::new(oci, config.oci_limits(), metrics.oci.clone());
     let policy = PolicyEngine::with_options(config.policy.engine_options(metrics.policy.clone())?)

@@ -159,6 +159,42 @@ pub fn required(config: &RunConfig) -> Vec<Permission> {
             why: "tell an uninstall (the CRD being deleted) from a ReservedIP being deleted",
         },
     ];
+    if config.workload_ips {
+        list.extend([
+            Permission {
+                group: GROUP,
+                resource: "reservedips",
+                verbs: &["create", "delete"],
+                namespace: watched.clone(),
+                name: None,
+                why: "create ReservedIPs for labelled pods and StatefulSets, and release scaled-away ordinals' (WORKLOAD_IPS)",
+            },
+            Permission {
+                group: "",
+                resource: "pods",
+                verbs: &["patch"],
+                namespace: watched.clone(),
+                name: None,
+                why: "annotate labelled pods with their public address (WORKLOAD_IPS)",
+            },
+            Permission {
+                group: "",
+                resource: "pods/status",
+                verbs: &["patch"],
+                namespace: watched.clone(),
+                name: None,
+                why: "set labelled pods' readiness-gate condition (WORKLOAD_IPS)",
+            },
+            Permission {
+                group: "apps",
+                resource: "statefulsets",
+                verbs: &["get", "list", "watch"],
+                namespace: watched.clone(),
+                name: None,
+                why: "watch labelled StatefulSets for their ordinals' IPs (WORKLOAD_IPS)",
+            },
+        ]);
+    }
     if let Some(ns) = &config.leader_election_namespace {
         list.push(Permission {
             group: "coordination.k8s.io",

@@ -60,6 +60,8 @@ pub struct Settings {
     pub max_reserved_ips_per_namespace: Option<u32>,
     /// A pass running longer than this is stuck (the liveness probe fails).
     pub stuck_after: Duration,
+    /// Whether ReservedIPs are created for labelled workloads (`crate::workloads`).
+    pub workload_ips: bool,
 }
 
 impl Settings {

@@ -172,7 +172,12 @@ pub async fn run(ctx: Arc<Context>, stop: impl Future<Output = ()> + Send + Sync
         std::future::pending::<()>().await
     };
     // Beside the controller too: ReservedIPs for labelled workloads.
-    let workloads = crate::workloads::run(ctx.clone());
+    let workloads = async {
+        if ctx.settings.workload_ips {
+            crate::workloads::run(ctx.clone()).await
+        }
+        std::future::pending::<()>().await
+    };
     tokio::select! {
         _ = controller => {}
         _ = sweeper => {}

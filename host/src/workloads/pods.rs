@@ -104,7 +104,7 @@ async fn reconcile(pod: Arc<Pod>, shared: Arc<Shared>) -> Result<Action, Error> 
     let name = pod.name_any();
     let rips: Api<ReservedIP> = Api::namespaced(ctx.client.clone(), &ns);
     let allowed = opted_in(ctx, &ns).await.map_err(Error::Namespace)?;
-    let statefulset_ips = of_labelled_statefulset(&pod, &shared.statefulsets);
+    let statefulset_ips = of_labelled_statefulset(ctx, &pod, &shared.statefulsets).await?;
     let existing = shared.rips.get(&ObjectRef::new(&name).within(&ns));
     let mut step = desired::pod_step(&pod, existing.as_deref(), allowed.clone(), statefulset_ips);
     let mut existing = existing.map(|r| (*r).clone());
@@ -177,21 +177,37 @@ async fn reconcile(pod: Arc<Pod>, shared: Arc<Shared>) -> Result<Action, Error> 
 }
 
 /// Whether the pod's controller is a StatefulSet that asked for IPs per
-/// ordinal (its controller creates the pod's ReservedIP).
-fn of_labelled_statefulset(pod: &Pod, statefulsets: &Store<StatefulSet>) -> bool {
+/// ordinal (its controller creates the pod's ReservedIP). Read from the API
+/// when the cache does not hold it: a StatefulSet's first pod can arrive
+/// before the StatefulSet's own watch event, and a pod must never take the
+/// name of its ordinal's ReservedIP for an IP of its own.
+async fn of_labelled_statefulset(
+    ctx: &Context,
+    pod: &Pod,
+    statefulsets: &Store<StatefulSet>,
+) -> Result<bool, Error> {
     let Some(owner) = pod
         .owner_references()
         .iter()
         .find(|o| o.controller == Some(true) && o.kind == "StatefulSet")
     else {
-        return false;
+        return Ok(false);
     };
-    let Some(ns) = pod.namespace() else {
-        return false;
+    let ns = pod
+        .namespace()
+        .ok_or_else(|| Error::Incomplete(pod.name_any()))?;
+    let labelled = |sts: &StatefulSet| {
+        sts.uid().as_deref() == Some(owner.uid.as_str())
+            && sts.labels().get(WANTS_IP).map(String::as_str) == Some("true")
     };
-    statefulsets
-        .get(&ObjectRef::new(&owner.name).within(&ns))
-        .is_some_and(|sts| sts.uid().as_deref() == Some(owner.uid.as_str()))
+    if let Some(sts) = statefulsets.get(&ObjectRef::new(&owner.name).within(&ns)) {
+        return Ok(labelled(&sts));
+    }
+    let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
+    Ok(api
+        .get_opt(&owner.name)
+        .await?
+        .is_some_and(|s| labelled(&s)))
 }
 
 /// Writes the view onto the pod, if it does not show it yet: the condition

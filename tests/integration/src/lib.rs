@@ -149,6 +149,7 @@ impl OperatorSandbox {
             // The shipped default: tests run with what users get.
             max_reserved_ips_per_namespace: Some(DEFAULT_MAX_RESERVED_IPS_PER_NAMESPACE),
             stuck_after: Duration::from_secs(300),
+            workload_ips: true,
         };
         let subnets = vec![
             "ocid1.subnet.oc1.sandbox.pods".to_string(),

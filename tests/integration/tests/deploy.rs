@@ -100,6 +100,12 @@ async fn manifests_apply_and_rbac_is_least_privilege() -> Result<()> {
         ("update", "coordination.k8s.io", "leases", "", op),
         ("watch", "", "configmaps", "", op),
         ("get", "", "namespaces", "", None),
+        // ReservedIPs for labelled workloads (workloadIPs.enabled, the default).
+        ("create", "oci.k8s.logmein.com", "reservedips", "", ns),
+        ("delete", "oci.k8s.logmein.com", "reservedips", "", ns),
+        ("patch", "", "pods", "", ns),
+        ("patch", "", "pods", "status", ns),
+        ("watch", "apps", "statefulsets", "", ns),
     ];
     for (verb, group, resource, sub, ns) in must {
         assert!(
@@ -113,8 +119,8 @@ async fn manifests_apply_and_rbac_is_least_privilege() -> Result<()> {
         ("get", "", "configmaps", "", ns),
         ("delete", "", "pods", "", ns),
         ("update", "", "pods", "", ns),
-        ("create", "oci.k8s.logmein.com", "reservedips", "", ns),
-        ("delete", "oci.k8s.logmein.com", "reservedips", "", ns),
+        ("create", "", "pods", "", ns),
+        ("update", "apps", "statefulsets", "", ns),
         ("update", "", "nodes", "", None),
         ("list", "", "nodes", "", None),
         ("update", "coordination.k8s.io", "leases", "", ns),

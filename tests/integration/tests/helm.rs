@@ -571,6 +571,69 @@ fn policy_trust_limits_and_cache_render_as_the_operator_reads_them() -> Result<(
     Ok(())
 }
 
+/// The ClusterRole's rules as (group, resource, verb) triples.
+fn cluster_role_grants(
+    objects: &[Value],
+    name: &str,
+) -> Result<BTreeSet<(String, String, String)>> {
+    let mut grants = BTreeSet::new();
+    for rule in object(objects, "ClusterRole", name)?["rules"]
+        .as_array()
+        .context("rules")?
+    {
+        let strings = |key: &str| -> Vec<String> {
+            rule[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        };
+        for group in strings("apiGroups") {
+            for resource in strings("resources") {
+                for verb in strings("verbs") {
+                    grants.insert((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    Ok(grants)
+}
+
+#[test]
+fn workload_ips_can_be_switched_off_with_their_permissions() -> Result<()> {
+    let grant = |g: &str, r: &str, v: &str| (g.to_string(), r.to_string(), v.to_string());
+    let workload_grants = [
+        grant("oci.k8s.logmein.com", "reservedips", "create"),
+        grant("oci.k8s.logmein.com", "reservedips", "delete"),
+        grant("", "pods", "patch"),
+        grant("", "pods/status", "patch"),
+        grant("apps", "statefulsets", "watch"),
+    ];
+    let on = render("r", "ops", &REQUIRED)?;
+    assert_eq!(settings(&on, "r-k8s-oci-operator")?["WORKLOAD_IPS"], "true");
+    let grants = cluster_role_grants(&on, "r-k8s-oci-operator")?;
+    for g in &workload_grants {
+        assert!(grants.contains(g), "{g:?} missing from {grants:?}");
+    }
+    let off = render(
+        "r",
+        "ops",
+        &[&REQUIRED[..], &["--set", "workloadIPs.enabled=false"]].concat(),
+    )?;
+    assert_eq!(
+        settings(&off, "r-k8s-oci-operator")?["WORKLOAD_IPS"],
+        "false"
+    );
+    let grants = cluster_role_grants(&off, "r-k8s-oci-operator")?;
+    for g in &workload_grants {
+        assert!(!grants.contains(g), "{g:?} granted though switched off");
+    }
+    // Everything else stays.
+    assert!(grants.contains(&grant("oci.k8s.logmein.com", "reservedips", "watch")));
+    Ok(())
+}
+
 #[test]
 fn optional_parts_render_when_asked() -> Result<()> {
     let objects = render(
