@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -122,12 +122,16 @@ pub struct ReservedIPSpec {
     pub reclaim_policy: Option<ReclaimPolicy>,
 }
 
-/// The target of an assignment: exactly one of `podName`, `privateIPAddress`
-/// or `privateIPId`.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+/// The target of an assignment: exactly one of `podName`, `podSelector`,
+/// `nodeName`, `privateIPAddress` or `privateIPId`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[x_kube(
-    validation = Rule::new("[has(self.podName), has(self.privateIPAddress), has(self.privateIPId)].filter(x, x).size() == 1")
-        .message("set exactly one of podName, privateIPAddress or privateIPId"),
+    validation = Rule::new("[has(self.podName), has(self.podSelector), has(self.nodeName), has(self.privateIPAddress), has(self.privateIPId)].filter(x, x).size() == 1")
+        .message("set exactly one of podName, podSelector, nodeName, privateIPAddress or privateIPId"),
+    validation = Rule::new("!has(self.podSelector) || (has(self.podSelector.matchLabels) && size(self.podSelector.matchLabels) > 0) || (has(self.podSelector.matchExpressions) && size(self.podSelector.matchExpressions) > 0)")
+        .message("podSelector must select by at least one label (an empty selector would take any pod of the namespace)"),
+    validation = Rule::new("!has(self.replaceEphemeral) || has(self.nodeName)")
+        .message("replaceEphemeral only applies to nodeName"),
     validation = Rule::new("(!has(self.subnetId) && !has(self.vnicId)) || has(self.privateIPAddress)")
         .message("subnetId and vnicId only narrow down privateIPAddress"),
     validation = Rule::new("!(has(self.subnetId) && has(self.vnicId))")
@@ -143,6 +147,29 @@ pub struct Assignment {
         length(max = 253)
     )]
     pub pod_name: Option<String>,
+
+    /// Pods of the ReservedIP's namespace with these labels: the IP is on
+    /// one of them that is ready, stays there while it is, and moves to
+    /// another ready one when it stops being ready or goes (active/passive
+    /// services, singletons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<LabelSelector>,
+
+    /// A node: the IP goes on its primary private IP (the instance's primary
+    /// VNIC), for hostNetwork workloads and fixed egress addresses. Needs
+    /// the namespace grant `oci.k8s.logmein.com/node-ips`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"),
+        length(max = 253)
+    )]
+    pub node_name: Option<String>,
+
+    /// With `nodeName`: when the node's primary private IP has an ephemeral
+    /// public IP, delete it to make room for this one. Without it the
+    /// operator never touches an ephemeral IP, and reports the conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_ephemeral: Option<bool>,
 
     /// A private IP address in the VCN.
     #[serde(

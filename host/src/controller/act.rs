@@ -7,9 +7,11 @@ use super::context::Context;
 use super::error::MarkerError;
 use super::status;
 use crate::api::crd::ReservedIP;
+use crate::decide::outcome::may_replace_ephemeral;
 use crate::decide::pass::is_target_taken;
 use crate::decide::plan::Step;
 use crate::decide::{Call, Failure, Outcome, Plan, Target};
+use crate::oci::PublicIpState;
 
 /// Makes the plan's call.
 pub async fn act(ctx: &Context, rip: &ReservedIP, plan: &Plan) -> Result<Outcome, MarkerError> {
@@ -60,5 +62,30 @@ pub async fn act(ctx: &Context, rip: &ReservedIP, plan: &Plan) -> Result<Outcome
             .flatten(),
         None => None,
     };
+    if let Some(h) = &holder
+        && may_replace_ephemeral(rip.spec.assignment.as_ref(), &plan.target, h)
+    {
+        let address = h.ip_address.clone().unwrap_or_default();
+        if matches!(
+            h.lifecycle_state,
+            PublicIpState::Terminating | PublicIpState::Terminated
+        ) {
+            return Ok(Outcome::EphemeralReplaced {
+                address,
+                deleted: false,
+            });
+        }
+        // The call above changed nothing (refused), so this delete is the
+        // pass's one change; its etag makes it the IP just read, nothing else.
+        return Ok(
+            match ctx.oci.delete_public_ip(&h.id, h.etag.as_deref()).await {
+                Ok(_) => Outcome::EphemeralReplaced {
+                    address,
+                    deleted: true,
+                },
+                Err(e) => Outcome::Failed(Failure::from_oci(&e)),
+            },
+        );
+    }
     Ok(Outcome::TargetTaken { failure, holder })
 }

@@ -135,7 +135,8 @@ pub async fn run(ctx: Arc<Context>, stop: impl Future<Output = ()> + Send + Sync
                 .state()
                 .into_iter()
                 .filter(|r| {
-                    (r.namespace() == ns && pod_name(r) == Some(name.as_str()))
+                    (r.namespace() == ns
+                        && (pod_name(r) == Some(name.as_str()) || selects(r, pod.labels())))
                         || ip.is_some() && at_address(r) == ip.as_deref()
                 })
                 .map(|r| ObjectRef::from_obj(&*r))
@@ -227,13 +228,26 @@ fn namespace_filter(only: &Option<String>) -> watcher::Config {
 /// status names it).
 fn at_address(rip: &ReservedIP) -> Option<&str> {
     let assignment = rip.spec.assignment.as_ref()?;
-    if assignment.pod_name.is_some() {
+    // Pods and nodes are found by name or labels; a node's primary IP is
+    // never handed to a pod.
+    if assignment.private_ip_address.is_none() && assignment.private_ip_id.is_none() {
         return None;
     }
     assignment.private_ip_address.as_deref().or(rip
         .status
         .as_ref()
         .and_then(|s| s.private_ip_address.as_deref()))
+}
+
+/// Whether a `podSelector` ReservedIP selects a pod with these labels: a
+/// change of such a pod (readiness above all) may move the IP.
+fn selects(rip: &ReservedIP, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    rip.spec
+        .assignment
+        .as_ref()
+        .and_then(|a| a.pod_selector.clone())
+        .and_then(|s| kube::core::Selector::try_from(s).ok())
+        .is_some_and(|s| kube::core::SelectorExt::matches(&s, labels))
 }
 
 fn pod_name(rip: &ReservedIP) -> Option<&str> {

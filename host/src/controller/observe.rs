@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ListParams;
+use kube::core::Selector;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 use tracing::{debug, info};
@@ -16,6 +18,7 @@ use tracing::{debug, info};
 use super::context::Context;
 use super::policy_gate;
 use crate::api::crd::{ReservedIP, ReservedIPStatus};
+use crate::decide::floating;
 use crate::decide::ownership::Owner;
 use crate::decide::pass::{holds_ip, needs_target};
 use crate::decide::plan::assigned_to;
@@ -95,7 +98,12 @@ async fn around<'a>(
             return obs;
         }
     };
-    obs.tenancy.facts = match facts(ctx, &obs.tenancy, &target, pod.as_ref()).await {
+    let targets_node = rip
+        .spec
+        .assignment
+        .as_ref()
+        .is_some_and(|a| a.node_name.is_some());
+    obs.tenancy.facts = match facts(ctx, &obs.tenancy, &target, pod.as_ref(), targets_node).await {
         Ok(facts) => facts,
         Err(failure) => {
             obs.target = Some(Err(failure));
@@ -230,6 +238,7 @@ async fn facts(
     tenancy: &Tenancy,
     target: &Target,
     pod: Option<&Pod>,
+    rip_targets_node: bool,
 ) -> Result<TargetFacts, Failure> {
     if let Some(pod) = pod {
         return Ok(TargetFacts {
@@ -242,11 +251,18 @@ async fn facts(
                     .unwrap_or(false),
             }),
             pods_at_address: vec![],
+            node: false,
         });
     }
     let Target::PrivateIp(t) = target else {
         return Ok(TargetFacts::default());
     };
+    if rip_targets_node {
+        return Ok(TargetFacts {
+            node: true,
+            ..TargetFacts::default()
+        });
+    }
     if tenancy.grants.private_ip_targets.is_empty() {
         // Refused whoever holds it: no need to ask.
         return Ok(TargetFacts::default());
@@ -262,6 +278,7 @@ async fn facts(
         Ok(pods) => Ok(TargetFacts {
             pod: None,
             pods_at_address: pods.items.iter().filter_map(|p| p.namespace()).collect(),
+            node: false,
         }),
         Err(e) => Err(Failure::cluster(
             "PodsUnreadable",
@@ -284,21 +301,34 @@ async fn target(
     let Some(a) = &rip.spec.assignment else {
         return Ok((Target::Unassigned, None));
     };
-    let Some(pod_name) = &a.pod_name else {
-        return Ok((ctx.resolver.resolve_private_ip(a).await?, None));
-    };
     let ns = rip.namespace().unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let absent = |reason, message| Ok((Target::Absent { reason, message }, None));
-    let pod = match pods.get_opt(pod_name).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return absent(
-                "PodNotFound",
-                format!("pod {ns}/{pod_name} does not exist (yet)"),
-            );
+    if let Some(node) = &a.node_name {
+        return match Api::<Node>::all(ctx.client.clone()).get_opt(node).await {
+            Ok(Some(n)) => Ok((ctx.resolver.resolve_node(&n).await?, None)),
+            Ok(None) => absent("NodeNotFound", format!("node {node} does not exist")),
+            Err(e) => absent("NodeUnreadable", format!("reading node {node}: {e}")),
+        };
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let pod = if let Some(pod_name) = &a.pod_name {
+        match pods.get_opt(pod_name).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return absent(
+                    "PodNotFound",
+                    format!("pod {ns}/{pod_name} does not exist (yet)"),
+                );
+            }
+            Err(e) => return absent("PodUnreadable", format!("reading pod {ns}/{pod_name}: {e}")),
         }
-        Err(e) => return absent("PodUnreadable", format!("reading pod {ns}/{pod_name}: {e}")),
+    } else if let Some(selector) = &a.pod_selector {
+        match selected_pod(&pods, selector, status).await {
+            Ok(p) => p,
+            Err(target) => return Ok((target, None)),
+        }
+    } else {
+        return Ok((ctx.resolver.resolve_private_ip(a).await?, None));
     };
     let node = match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
         Some(n) => Api::<Node>::all(ctx.client.clone())
@@ -339,4 +369,38 @@ async fn target(
         .resolve_pod(&pod, node.as_ref(), known.as_ref())
         .await?;
     Ok((target, Some(pod)))
+}
+
+/// The pod a `podSelector` IP should be on (`decide::floating`), or why
+/// there is none.
+async fn selected_pod(
+    pods: &Api<Pod>,
+    selector: &LabelSelector,
+    status: &ReservedIPStatus,
+) -> Result<Pod, Target> {
+    let selector = match Selector::try_from(selector.clone()) {
+        Ok(s) => s.to_string(),
+        Err(e) => {
+            return Err(Target::Refused {
+                reason: "InvalidPodSelector",
+                message: format!("podSelector: {e}"),
+            });
+        }
+    };
+    let matched = match pods.list(&ListParams::default().labels(&selector)).await {
+        Ok(list) => list.items,
+        Err(e) => {
+            return Err(Target::Absent {
+                reason: "PodUnreadable",
+                message: format!("listing the pods matching {selector}: {e}"),
+            });
+        }
+    };
+    match floating::choose(status.pod_uid.as_deref(), &matched) {
+        Some(pod) => Ok(pod.clone()),
+        None => {
+            let (reason, message) = floating::none_ready(&selector, matched.len());
+            Err(Target::Absent { reason, message })
+        }
+    }
 }

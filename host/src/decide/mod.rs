@@ -14,7 +14,8 @@
 //! - [`status`]: status fields and conditions; `Ready` derived in one place.
 //! - [`take_over`]: `publicIPv4Address`: claiming an existing address.
 //! - [`plan`]: the next step for a held IP.
-//! - [`target`]: where the IP should be.
+//! - [`target`]: where the IP should be; [`floating`]: which pod a
+//!   `podSelector` IP is on.
 //! - [`ownership`]: whose a public IP is, by its tags.
 //! - [`release`]: releasing an IP, on delete and for orphans.
 //! - [`tenancy`]: what a namespace may do (the platform team's grants).
@@ -22,6 +23,7 @@
 
 pub mod conclusion;
 pub mod decision;
+pub mod floating;
 pub mod observation;
 pub mod outcome;
 pub mod ownership;

@@ -9,7 +9,7 @@ use super::plan::{Step, assigned_to, state_of};
 use super::status::{Problem, RETRY_TOKEN_INVALIDATED, TARGET_TAKEN, update};
 use super::target::Target;
 use crate::api::conditions::{self, ALLOCATED, ASSIGNED};
-use crate::api::crd::State;
+use crate::api::crd::{Assignment, State};
 use crate::decide::ownership::{TAG_NAME, TAG_NAMESPACE};
 use crate::oci::{Lifetime, PublicIp};
 
@@ -25,6 +25,31 @@ pub enum Outcome {
         holder: Option<PublicIp>,
     },
     Failed(Failure),
+    /// The target (a node's primary private IP, `replaceEphemeral: true`)
+    /// had an ephemeral public IP: deleted now (`deleted`), or already
+    /// going; the assignment follows once it is gone.
+    EphemeralReplaced {
+        address: String,
+        deleted: bool,
+    },
+}
+
+/// Whether the pass may delete `holder`, the public IP on the target, to
+/// make room: only an ephemeral IP, only on the node's primary private IP
+/// the spec names by `nodeName`, and only when the spec says
+/// `replaceEphemeral: true`. Nothing else is ever deleted to make room.
+pub fn may_replace_ephemeral(
+    assignment: Option<&Assignment>,
+    target: &Target,
+    holder: &PublicIp,
+) -> bool {
+    let asked =
+        assignment.is_some_and(|a| a.node_name.is_some() && a.replace_ephemeral == Some(true));
+    let on_target = match target {
+        Target::PrivateIp(t) => t.primary && assigned_to(holder) == Some(t.private_ip_id.as_str()),
+        _ => false,
+    };
+    asked && on_target && holder.lifetime == Lifetime::Ephemeral
 }
 
 /// The conclusion of an acted plan.
@@ -72,6 +97,9 @@ pub fn conclude(plan: Plan, outcome: Outcome) -> Conclusion {
         Outcome::TargetTaken { failure, holder } => {
             let still_elsewhere = plan_observed_assigned;
             target_taken(draft, &target, &failure, holder, still_elsewhere)
+        }
+        Outcome::EphemeralReplaced { address, deleted } => {
+            ephemeral_replaced(draft, &target, &address, deleted)
         }
         Outcome::Failed(failure) => {
             if matches!(step, Step::Allocate { .. })
@@ -138,6 +166,44 @@ fn claimed(mut draft: Draft, ip: Option<&PublicIp>) -> Conclusion {
     draft.finish(None, Requeue::Now)
 }
 
+/// The node's ephemeral public IP is being removed to make room (as the
+/// spec asked): the assignment is tried again shortly.
+fn ephemeral_replaced(
+    mut draft: Draft,
+    target: &Target,
+    address: &str,
+    deleted: bool,
+) -> Conclusion {
+    let to = target.describe();
+    if deleted {
+        draft.event(
+            false,
+            "EphemeralIPDeleted",
+            format!(
+                "deleted ephemeral public IP {address} of {to} to make room (replaceEphemeral)"
+            ),
+        );
+    }
+    let held = draft.status.public_ip_id.is_some();
+    draft.status.state = Some(if held {
+        State::Allocated
+    } else {
+        State::Pending
+    });
+    if !held {
+        // The create was refused: the next attempt needs a fresh token.
+        draft.status.allocation_token = None;
+    }
+    draft.condition(
+        ASSIGNED,
+        false,
+        "ReplacingEphemeral",
+        &format!("waiting for ephemeral public IP {address} to leave {to}"),
+    );
+    let wait = draft.timing.poll;
+    draft.finish(None, Requeue::After(wait))
+}
+
 /// The target private IP already has a public IP: say whose, take nothing.
 fn target_taken(
     mut draft: Draft,
@@ -149,7 +215,7 @@ fn target_taken(
     let private_ip = target.private_ip_id().unwrap_or_default();
     let message = match holder {
         Some(other) if other.lifetime == Lifetime::Ephemeral => format!(
-            "private IP {private_ip} already has ephemeral public IP {} (hostNetwork pods use the node's primary private IP); the operator does not remove it",
+            "private IP {private_ip} already has ephemeral public IP {} (hostNetwork pods use the node's primary private IP); the operator removes it only for an assignment by nodeName with replaceEphemeral: true",
             other.ip_address.unwrap_or_default()
         ),
         Some(other) => {

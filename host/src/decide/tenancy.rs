@@ -179,6 +179,8 @@ pub struct TargetFacts {
     /// Namespaces of the pods that hold the target's address now (for
     /// `privateIPAddress` / `privateIPId` targets).
     pub pods_at_address: Vec<String>,
+    /// The target is a node's own IP, named by `nodeName`.
+    pub node: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -226,6 +228,19 @@ pub fn check_target(
         }
         Ok(())
     };
+    if facts.node {
+        // A node's primary IP: the node-IPs door, and nothing else, opens it.
+        return if tenant.grants.node_ips {
+            Ok(())
+        } else {
+            Err((
+                "NodeIPNotAllowed",
+                format!(
+                    "{address} is a node's own IP (nodeName); the platform team allows node IPs with the namespace annotation {NODE_IPS}=\"true\""
+                ),
+            ))
+        };
+    }
     if facts.pod.is_some() {
         // A pod of the ReservedIP's own namespace (podName is looked up there only).
         return node_ip();
@@ -329,6 +344,7 @@ mod tests {
         TargetFacts {
             pod: None,
             pods_at_address: at.iter().map(|s| s.to_string()).collect(),
+            node: false,
         }
     }
 
@@ -339,6 +355,7 @@ mod tests {
                 host_network,
             }),
             pods_at_address: vec![],
+            node: false,
         }
     }
 
@@ -370,6 +387,36 @@ mod tests {
             "NodeIPNotAllowed",
             "OCI's primary IP of a VNIC is a node's"
         );
+    }
+
+    #[test]
+    fn a_node_target_needs_the_node_ips_grant_and_no_other() {
+        let node = TargetFacts {
+            node: true,
+            ..TargetFacts::default()
+        };
+        let g = Grants::default();
+        assert_eq!(
+            at(&tenant(&g), "10.0.0.11", true, &node),
+            "NodeIPNotAllowed"
+        );
+        // Private IP ranges do not open a node.
+        let (g, _) = grants(&[(PRIVATE_IP_TARGETS, "10.0.0.0/16")]);
+        assert_eq!(
+            at(&tenant(&g), "10.0.0.11", true, &node),
+            "NodeIPNotAllowed"
+        );
+        let (g, _) = grants(&[(NODE_IPS, "true")]);
+        assert_eq!(at(&tenant(&g), "10.0.0.11", true, &node), "ok");
+    }
+
+    #[test]
+    fn workload_ips_are_opened_by_their_own_annotation() {
+        assert!(!grants(&[]).0.workload_ips);
+        assert!(grants(&[(WORKLOAD_IPS, "true")]).0.workload_ips);
+        let (g, problems) = grants(&[(WORKLOAD_IPS, "yes")]);
+        assert!(!g.workload_ips, "an unreadable value opens nothing");
+        assert!(problems[0].contains(WORKLOAD_IPS));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::oci::{Counted, OciError, OciNetwork, PrivateIp, PrivateIpFilter};
 
 mod addresses;
 use crate::cidr::{contains, parse_cidr};
-use addresses::usable_pod_ip;
+pub use addresses::usable_pod_ip;
 
 /// How long an instance's VNIC list and subnets are trusted.
 const CACHE_TTL: Duration = Duration::from_secs(600);
@@ -61,6 +61,8 @@ pub struct TargetResolver {
     subnet_ids: Vec<String>,
     instances: Mutex<HashMap<String, (Instant, Vec<VnicInfo>)>>,
     subnets: Mutex<HashMap<String, (Instant, SubnetInfo)>>,
+    /// Nodes' primary private IPs, by instance OCID.
+    node_ips: Mutex<HashMap<String, (Instant, PrivateIp)>>,
     /// The VNICs' private IP listings gathering, by VNIC OCID.
     vnic_listings: Gather<Result<Arc<Vec<PrivateIp>>, OciError>>,
     /// Pods being looked up now.
@@ -75,6 +77,7 @@ impl TargetResolver {
             subnet_ids,
             instances: Mutex::default(),
             subnets: Mutex::default(),
+            node_ips: Mutex::default(),
             vnic_listings: Gather::default(),
             resolving: AtomicUsize::new(0),
         }
@@ -219,6 +222,58 @@ impl TargetResolver {
             );
         }
         Ok(found)
+    }
+
+    /// The target of a `nodeName` assignment: the node's primary private IP
+    /// (on its instance's primary VNIC). It never changes while the
+    /// instance lives, so it is cached with the instance's VNICs.
+    pub async fn resolve_node(&self, node: &Node) -> Result<Target, OciError> {
+        let name = node.name_any();
+        let provider = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.provider_id.as_deref())
+            .unwrap_or_default();
+        let Some(instance_id) = provider
+            .strip_prefix("oci://")
+            .filter(|i| i.starts_with("ocid1.instance."))
+        else {
+            return Ok(refused(
+                "NodeNotOnOCI",
+                format!("node {name} has providerID '{provider}', not oci://<instance OCID>"),
+            ));
+        };
+        let cached = lock(&self.node_ips)
+            .get(instance_id)
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, p)| p.clone());
+        if let Some(p) = cached {
+            return self.checked(p).await;
+        }
+        for vnic in self.instance_vnics(instance_id, false).await? {
+            if self.oci.get_vnic(&vnic.vnic_id).await?.is_primary != Some(true) {
+                continue;
+            }
+            let filter = PrivateIpFilter::Vnic {
+                vnic_id: vnic.vnic_id.clone(),
+            };
+            let primary = self
+                .oci
+                .list_private_ips(&filter)
+                .await?
+                .into_iter()
+                .find(|p| p.is_primary == Some(true));
+            if let Some(p) = primary {
+                lock(&self.node_ips).insert(instance_id.to_string(), (Instant::now(), p.clone()));
+                return self.checked(p).await;
+            }
+        }
+        Ok(absent(
+            "PrivateIPNotFound",
+            format!(
+                "OCI shows no primary private IP on instance {instance_id} of node {name} (yet)"
+            ),
+        ))
     }
 
     /// The target of a `privateIPAddress` or `privateIPId` assignment.

@@ -532,8 +532,25 @@ async fn invalid_specs_are_rejected_at_admission() -> Result<()> {
     let cases = [
         (
             "assignment:\n    podName: a\n    privateIPAddress: 10.0.0.1\n",
-            "exactly one of podName, privateIPAddress or privateIPId",
+            "exactly one of podName, podSelector, nodeName, privateIPAddress or privateIPId",
         ),
+        (
+            "assignment:\n    nodeName: node-1\n    podSelector:\n      matchLabels:\n        app: db\n",
+            "exactly one of",
+        ),
+        (
+            "assignment:\n    podSelector: {}\n",
+            "podSelector must select by at least one label",
+        ),
+        (
+            "assignment:\n    podSelector:\n      matchLabels: {}\n",
+            "podSelector must select by at least one label",
+        ),
+        (
+            "assignment:\n    podName: web\n    replaceEphemeral: true\n",
+            "replaceEphemeral only applies to nodeName",
+        ),
+        ("assignment:\n    nodeName: Not_A_Node\n", "nodeName"),
         ("publicIPv4Address: 300.1.1.1\n", "publicIPv4Address"),
         ("publicIPv4Pool: not-an-ocid\n", "publicIPv4Pool"),
         ("assignment:\n    podName: Not_A_Pod\n", "podName"),

@@ -61,6 +61,7 @@ impl Case {
                         host_network: false,
                     }),
                     pods_at_address: vec![],
+                    node: false,
                 },
                 ..Tenancy::default()
             },

@@ -296,3 +296,98 @@ fn a_repeated_failure_keeps_its_first_message_and_is_announced_once() {
     assert_eq!(message(&second), message(&first), "status is not rewritten");
     assert_eq!(second.status, first.status);
 }
+
+#[test]
+fn only_a_nodes_ephemeral_ip_is_replaced_and_only_when_asked() {
+    use crate::api::crd::Assignment;
+    use crate::decide::outcome::may_replace_ephemeral;
+    let node = |replace: Option<bool>| Assignment {
+        node_name: Some("node-1".into()),
+        replace_ephemeral: replace,
+        ..Assignment::default()
+    };
+    let primary = |id: &str| {
+        let Target::PrivateIp(mut t) = pod_target(id) else {
+            unreachable!()
+        };
+        t.pod = None;
+        t.primary = true;
+        Target::PrivateIp(t)
+    };
+    let mut ephemeral = ours(PublicIpState::Assigned, Some("p1"));
+    ephemeral.lifetime = Lifetime::Ephemeral;
+    let asked = node(Some(true));
+    assert!(may_replace_ephemeral(
+        Some(&asked),
+        &primary("p1"),
+        &ephemeral
+    ));
+    // Not asked, or asked off.
+    assert!(!may_replace_ephemeral(
+        Some(&node(None)),
+        &primary("p1"),
+        &ephemeral
+    ));
+    assert!(!may_replace_ephemeral(
+        Some(&node(Some(false))),
+        &primary("p1"),
+        &ephemeral
+    ));
+    // A reserved IP (someone's address) is never deleted to make room.
+    let reserved = ours(PublicIpState::Assigned, Some("p1"));
+    assert!(!may_replace_ephemeral(
+        Some(&asked),
+        &primary("p1"),
+        &reserved
+    ));
+    // Only on the target itself, and only a VNIC's primary IP.
+    assert!(!may_replace_ephemeral(
+        Some(&asked),
+        &primary("p2"),
+        &ephemeral
+    ));
+    assert!(!may_replace_ephemeral(
+        Some(&asked),
+        &pod_target("p1"),
+        &ephemeral
+    ));
+    // replaceEphemeral means nothing for other targets.
+    let by_pod = Assignment {
+        pod_name: Some("web".into()),
+        replace_ephemeral: Some(true),
+        ..Assignment::default()
+    };
+    assert!(!may_replace_ephemeral(
+        Some(&by_pod),
+        &primary("p1"),
+        &ephemeral
+    ));
+}
+
+#[test]
+fn a_replaced_ephemeral_ip_is_announced_and_the_assignment_retried_soon() {
+    let case = Case::new().with_pod_target();
+    let c = conclude(
+        case.plan(),
+        Outcome::EphemeralReplaced {
+            address: "198.51.100.9".into(),
+            deleted: true,
+        },
+    );
+    assert_eq!(c.events[0].reason, "EphemeralIPDeleted");
+    assert!(c.events[0].message.contains("198.51.100.9"));
+    assert_eq!(cond(&c.status, "Assigned"), ("False", "ReplacingEphemeral"));
+    assert_eq!(c.requeue, Requeue::After(TIMING.poll));
+    assert_eq!(
+        c.status.allocation_token, None,
+        "the refused create's token is not reused"
+    );
+    let again = conclude(
+        case.plan(),
+        Outcome::EphemeralReplaced {
+            address: "198.51.100.9".into(),
+            deleted: false,
+        },
+    );
+    assert!(again.events.is_empty(), "announced once");
+}
