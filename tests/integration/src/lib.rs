@@ -34,6 +34,7 @@ pub mod platform;
 pub mod probes;
 pub mod report;
 pub mod tenancy_report;
+pub mod workloads;
 
 /// The sandbox compartment of the emulator's seed.
 pub const COMPARTMENT: &str = "ocid1.compartment.oc1..sandbox";

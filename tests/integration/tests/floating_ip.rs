@@ -40,27 +40,6 @@ async fn db_pod(sb: &OperatorSandbox, name: &str) -> Result<Pod> {
     Ok(labelled)
 }
 
-/// Sets the pod's Ready condition, as its kubelet does when probes pass or fail.
-async fn set_ready(sb: &OperatorSandbox, name: &str, ready: bool) -> Result<()> {
-    let pods: Api<Pod> = sb.ns.api();
-    let status = if ready { "True" } else { "False" };
-    pods.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Strategic(
-            json!({ "status": { "conditions": [{ "type": "Ready", "status": status }] } }),
-        ),
-    )
-    .await?;
-    wait_for(&pods, name, WAIT, move |p: Option<&Pod>| {
-        p.and_then(|p| p.status.as_ref())
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == status))
-    })
-    .await?;
-    Ok(())
-}
-
 /// Waits until the floating IP is assigned to `pod` (its current UID).
 async fn wait_on(sb: &OperatorSandbox, pod: &str) -> Result<ReservedIP> {
     let uid = sb.ns.api::<Pod>().get(pod).await?.uid();
@@ -106,7 +85,7 @@ async fn a_floating_ip_fails_over_to_a_ready_pod_and_does_not_flap() -> Result<(
 
     // db-a's probes fail: the IP moves to db-b, in one call.
     sb.emulator.reset_calls();
-    set_ready(&sb, "db-a", false).await?;
+    sb.set_pod_ready("db-a", false).await?;
     let moved = wait_on(&sb, "db-b").await?;
     ensure!(
         moved
@@ -128,7 +107,7 @@ async fn a_floating_ip_fails_over_to_a_ready_pod_and_does_not_flap() -> Result<(
     // db-a is ready again, and a third ready pod comes: the IP stays on
     // db-b, which is healthy (no flapping back to the older pod).
     sb.emulator.reset_calls();
-    set_ready(&sb, "db-a", true).await?;
+    sb.set_pod_ready("db-a", true).await?;
     db_pod(&sb, "db-c").await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stayed = wait_on(&sb, "db-b").await?;
@@ -147,7 +126,7 @@ async fn a_floating_ip_fails_over_to_a_ready_pod_and_does_not_flap() -> Result<(
 
     // No ready pod at all: unassigned, and it says why; then back.
     for pod in ["db-a", "db-c"] {
-        set_ready(&sb, pod, false).await?;
+        sb.set_pod_ready(pod, false).await?;
     }
     let idle = wait_for(&sb.rips(), "db-primary", WAIT, |r: Option<&ReservedIP>| {
         r.and_then(|r| r.status.as_ref())
@@ -156,7 +135,7 @@ async fn a_floating_ip_fails_over_to_a_ready_pod_and_does_not_flap() -> Result<(
     .await?;
     let assigned = condition(&idle, "Assigned")?;
     ensure!(assigned.reason == "NoReadyPod", "{assigned:?}");
-    set_ready(&sb, "db-c", true).await?;
+    sb.set_pod_ready("db-c", true).await?;
     wait_on(&sb, "db-c").await?;
     sb.finish().await
 }

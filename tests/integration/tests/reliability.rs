@@ -1,17 +1,25 @@
 //! Nothing leaked, nothing lost: orphans are collected (and only ours), a
 //! create whose answer was lost is recovered rather than repeated, the
 //! operator stopped at random points converges after a restart, and OCI
-//! faults (5xx, 429, latency) are ridden out. Each test prints its figures.
+//! faults (5xx, 429, latency) are ridden out, and the IPs of workloads
+//! (StatefulSet ordinals, Deployment pods, a floating IP) survive stops
+//! during scaling and failover. Each test prints its figures.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use integration_tests::workloads::{scale, statefulset, template};
 use integration_tests::{COMPARTMENT, OperatorSandbox, is_live, rip_yaml, state};
 use k8s_oci_operator::api::crd::{ReservedIP, State};
 use k8s_oci_operator::decide::ownership::{TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID};
+use k8s_oci_operator::decide::tenancy::WORKLOAD_IPS;
 use k8s_oci_operator::oci::{CreatePublicIpDetails, OciNetwork};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use k8s_oci_operator::workloads::GENERATED_BY;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
 use oci_emulator::{FaultConfig, FaultRule, RateLimit};
 use serde_json::json;
 use test_support::wait_until;
@@ -267,5 +275,172 @@ async fn converges_through_5xx_throttling_and_latency() -> Result<()> {
     )
     .await?;
     sb.emulator.set_faults(FaultConfig::default());
+    sb.finish().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_ips_and_failover_survive_operator_stops() -> Result<()> {
+    let mut sb = OperatorSandbox::start("workload-stops").await?;
+    sb.grant(WORKLOAD_IPS, Some("true")).await?;
+    let sts: Api<StatefulSet> = sb.ns.api();
+    let deployments: Api<Deployment> = sb.ns.api();
+    let pods: Api<Pod> = sb.ns.api();
+    sts.create(&PostParams::default(), &statefulset("db", 3, json!({}))?)
+        .await?;
+    let web: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "web" },
+        "spec": {
+            "replicas": 2,
+            "selector": { "matchLabels": { "app": "web" } },
+            "template": template("web", json!({})),
+        },
+    }))?;
+    deployments.create(&PostParams::default(), &web).await?;
+    // A floating IP over an active/passive pair without IPs of their own
+    // (a private IP holds one public IP at most).
+    let pair: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "pair" },
+        "spec": {
+            "replicas": 2,
+            "selector": { "matchLabels": { "app": "pair" } },
+            "template": {
+                "metadata": { "labels": { "app": "pair" } },
+                "spec": { "containers": [{ "name": "app", "image": "registry.example/app:1" }] },
+            },
+        },
+    }))?;
+    deployments.create(&PostParams::default(), &pair).await?;
+    sb.create(
+        "apiVersion: oci.k8s.logmein.com/v1alpha1\nkind: ReservedIP\nmetadata:\n  name: primary\nspec:\n  assignment:\n    podSelector:\n      matchLabels:\n        app: pair\n",
+    )
+    .await?;
+    let mut addresses = BTreeMap::new();
+    for ordinal in 0..3 {
+        let name = format!("db-{ordinal}");
+        let address = sb
+            .wait_on_current_pod(&name, Duration::from_secs(60))
+            .await?;
+        addresses.insert(name, address);
+    }
+    let rounds = 24u64;
+    let mut seed = 0x2545f4914f6cdd1du64;
+    let mut next = move |n: u64| {
+        // xorshift: reproducible pseudo-random actions and stop points.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut replicas = 3;
+    for _ in 0..rounds {
+        match next(4) {
+            0 => {
+                replicas = 1 + next(3) as i32;
+                scale(&sts, "db", replicas).await?;
+            }
+            1 => {
+                // A StatefulSet pod restarted (its IP must come back).
+                let victim = format!("db-{}", next(replicas as u64));
+                let _ = pods.delete(&victim, &DeleteParams::default()).await;
+            }
+            2 => {
+                // Failover: a pair pod's probes fail or pass again, or it is
+                // replaced.
+                let pair = sb.pods_of("pair").await?;
+                if let Some(pod) = pair.get(next(pair.len().max(1) as u64) as usize) {
+                    // Either may find the pod gone already: fine.
+                    match next(3) {
+                        0 => drop(pods.delete(pod, &DeleteParams::default()).await),
+                        n => drop(sb.set_pod_ready(pod, n == 1).await),
+                    }
+                }
+            }
+            _ => {
+                // A Deployment pod replaced: its IP released, a new one made.
+                if let Some(victim) = sb.pods_of("web").await?.first() {
+                    let _ = pods.delete(victim, &DeleteParams::default()).await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(next(400))).await;
+        sb.stop_operator();
+        sb.start_operator()?;
+    }
+    // Back to three, every pod ready: the ordinals' addresses are the
+    // first ones, the floating IP is on a ready pair pod, web's two pods
+    // have one IP each.
+    scale(&sts, "db", 3).await?;
+    wait_until(Duration::from_secs(60), || async {
+        Ok(sb.pods_of("db").await? == ["db-0", "db-1", "db-2"])
+    })
+    .await?;
+    for pod in sb.pods_of("pair").await? {
+        sb.set_pod_ready(&pod, true).await?;
+    }
+    for (name, address) in &addresses {
+        let now = sb
+            .wait_on_current_pod(name, Duration::from_secs(60))
+            .await?;
+        assert_eq!(&now, address, "{name} changed its address");
+    }
+    let converged = wait_until(Duration::from_secs(60), || async {
+        let list = sb.rips().list(&ListParams::default()).await?.items;
+        let web_ips = list
+            .iter()
+            .filter(|r| r.labels().get(GENERATED_BY).map(String::as_str) == Some("pod"))
+            .count();
+        let primary_on_db = list.iter().any(|r| {
+            r.name_any() == "primary"
+                && state(r) == Some(State::Assigned)
+                && r.status
+                    .as_ref()
+                    .and_then(|s| s.pod_name.as_deref())
+                    .is_some_and(|p| p.starts_with("pair-"))
+        });
+        Ok(web_ips == 2
+            && primary_on_db
+            && list.iter().all(|r: &ReservedIP| {
+                r.metadata.deletion_timestamp.is_none() && state(r) == Some(State::Assigned)
+            }))
+    })
+    .await;
+    if let Err(e) = converged {
+        // What did not converge, for the log.
+        for r in sb.rips().list(&ListParams::default()).await?.items {
+            let status = r.status.clone().unwrap_or_default();
+            eprintln!(
+                "ReservedIP {} {:?} on {:?}: {:?}",
+                r.name_any(),
+                status.state,
+                status.pod_name,
+                status
+                    .conditions
+                    .iter()
+                    .map(|c| (&c.type_, &c.reason, &c.message))
+                    .collect::<Vec<_>>()
+            );
+        }
+        eprintln!("pods: {:?}", sb.pods_of("db").await?);
+        return Err(e.context("workload ReservedIPs did not converge"));
+    }
+    sb.report(
+        "workload IPs and floating IP, operator stopped",
+        rounds,
+        rounds,
+        "stop + restart per round (StatefulSet scale/pod restart, failover, Deployment pod replaced)",
+    )
+    .await?;
+    for deployment in ["web", "pair"] {
+        deployments
+            .delete(deployment, &DeleteParams::default())
+            .await?;
+    }
+    sts.delete("db", &DeleteParams::default()).await?;
+    wait_until(Duration::from_secs(90), || async {
+        let left = sb.rips().list(&ListParams::default()).await?.items;
+        Ok(left.len() == 1 && left[0].name_any() == "primary")
+    })
+    .await
+    .context("the workloads' ReservedIPs were not released with them")?;
     sb.finish().await
 }

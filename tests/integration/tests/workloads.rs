@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use integration_tests::workloads::{reported, scale, statefulset, template};
 use integration_tests::{OperatorSandbox, POOL, is_live};
 use k8s_oci_operator::api::crd::{ReservedIP, State};
 use k8s_oci_operator::decide::tenancy::WORKLOAD_IPS;
@@ -27,36 +28,6 @@ use serde_json::{Value, json};
 use test_support::{wait_for, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A pod template asking for a public IP, waiting for it (readiness gate).
-fn template(app: &str, annotations: Value) -> Value {
-    json!({
-        "metadata": {
-            "labels": { "app": app, WANTS_IP: "true" },
-            "annotations": annotations,
-        },
-        "spec": {
-            "containers": [{ "name": "app", "image": "registry.example/app:1" }],
-            "readinessGates": [{ "conditionType": READY_CONDITION }],
-        },
-    })
-}
-
-fn statefulset(name: &str, replicas: i32, annotations: Value) -> Result<StatefulSet> {
-    Ok(serde_json::from_value(json!({
-        "metadata": {
-            "name": name,
-            "labels": { WANTS_IP: "true" },
-            "annotations": annotations,
-        },
-        "spec": {
-            "replicas": replicas,
-            "serviceName": name,
-            "selector": { "matchLabels": { "app": name } },
-            "template": template(name, json!({})),
-        },
-    }))?)
-}
 
 /// The pod condition the operator sets.
 fn gate(pod: &Pod) -> Option<(String, String, String)> {
@@ -86,31 +57,6 @@ async fn wait_pod_shows_ip(pods: &Api<Pod>, name: &str) -> Result<String> {
     .await
     .with_context(|| format!("pod {name} never showed its public IP"))?;
     Ok(pod.annotations()[PUBLIC_IP].clone())
-}
-
-/// The address, state and pod UID a ReservedIP reports.
-fn reported(rip: &ReservedIP) -> (Option<String>, Option<State>, Option<String>) {
-    let s = rip.status.clone().unwrap_or_default();
-    (s.public_ip_address, s.state, s.pod_uid)
-}
-
-/// Waits until ReservedIP `name` is assigned to the pod of that name as it
-/// is now (its UID), and returns its address.
-async fn wait_assigned_to_current_pod(sb: &OperatorSandbox, name: &str) -> Result<String> {
-    let pods: Api<Pod> = sb.ns.api();
-    wait_until(WAIT, || async {
-        let (Some(pod), Some(rip)) = (pods.get_opt(name).await?, sb.rips().get_opt(name).await?)
-        else {
-            return Ok(false);
-        };
-        let (_, state, uid) = reported(&rip);
-        Ok(state == Some(State::Assigned) && uid == pod.uid())
-    })
-    .await
-    .with_context(|| format!("ReservedIP {name} never reached its current pod"))?;
-    reported(&sb.rips().get(name).await?)
-        .0
-        .context("assigned without an address")
 }
 
 /// Waits until ReservedIP `name` is in `state` (Ready or not: a
@@ -398,31 +344,11 @@ async fn grants_and_bad_annotations_apply_to_generated_ips() -> Result<()> {
     sb.finish().await
 }
 
-async fn scale(sts: &Api<StatefulSet>, name: &str, replicas: i32) -> Result<()> {
-    sts.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "spec": { "replicas": replicas } })),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Waits until exactly the pods `names` of the StatefulSet exist.
-async fn wait_pods(pods: &Api<Pod>, app: &str, names: &[&str]) -> Result<()> {
-    wait_until(WAIT, || async {
-        let mut have: Vec<String> = pods
-            .list(&ListParams::default().labels(&format!("app={app}")))
-            .await?
-            .items
-            .iter()
-            .map(|p| p.name_any())
-            .collect();
-        have.sort();
-        Ok(have == names)
-    })
-    .await
-    .with_context(|| format!("pods of {app} are not {names:?}"))
+async fn wait_pods(sb: &OperatorSandbox, app: &str, names: &[&str]) -> Result<()> {
+    wait_until(WAIT, || async { Ok(sb.pods_of(app).await? == names) })
+        .await
+        .with_context(|| format!("pods of {app} are not {names:?}"))
 }
 
 #[tokio::test]
@@ -436,7 +362,7 @@ async fn a_statefulset_keeps_its_addresses_through_restarts_and_scaling() -> Res
     let names = ["db-0", "db-1", "db-2"];
     let mut addresses = BTreeMap::new();
     for name in names {
-        let address = wait_assigned_to_current_pod(&sb, name).await?;
+        let address = sb.wait_on_current_pod(name, WAIT).await?;
         ensure!(wait_pod_shows_ip(&pods, name).await? == address);
         let rip = sb.rips().get(name).await?;
         let owner = rip.owner_references().first().context("no owner")?;
@@ -460,10 +386,10 @@ async fn a_statefulset_keeps_its_addresses_through_restarts_and_scaling() -> Res
             .is_some_and(|p| p.uid() != old_uid))
     })
     .await?;
-    ensure!(wait_assigned_to_current_pod(&sb, "db-1").await? == addresses["db-1"]);
+    ensure!(sb.wait_on_current_pod("db-1", WAIT).await? == addresses["db-1"]);
     // 3 -> 1: the scaled-away ordinals keep their addresses, unassigned.
     scale(&sts, "db", 1).await?;
-    wait_pods(&pods, "db", &["db-0"]).await?;
+    wait_pods(&sb, "db", &["db-0"]).await?;
     for name in ["db-1", "db-2"] {
         let rip = wait_in_state(&sb, name, State::Allocated).await?;
         ensure!(reported(&rip).0.as_deref() == Some(addresses[name].as_str()));
@@ -473,7 +399,7 @@ async fn a_statefulset_keeps_its_addresses_through_restarts_and_scaling() -> Res
     scale(&sts, "db", 3).await?;
     for name in names {
         ensure!(
-            wait_assigned_to_current_pod(&sb, name).await? == addresses[name],
+            sb.wait_on_current_pod(name, WAIT).await? == addresses[name],
             "{name} came back with another address"
         );
     }
@@ -503,15 +429,14 @@ async fn a_statefulset_can_release_on_scale_down_and_retain_on_delete() -> Resul
     let sb = OperatorSandbox::start("wl-sts-retain").await?;
     sb.grant(WORKLOAD_IPS, Some("true")).await?;
     let sts: Api<StatefulSet> = sb.ns.api();
-    let pods: Api<Pod> = sb.ns.api();
     let annotations = json!({ WHEN_SCALED: "Delete", WHEN_DELETED: "Retain" });
     sts.create(
         &PostParams::default(),
         &statefulset("cache", 2, annotations.clone())?,
     )
     .await?;
-    let first = wait_assigned_to_current_pod(&sb, "cache-0").await?;
-    let second = wait_assigned_to_current_pod(&sb, "cache-1").await?;
+    let first = sb.wait_on_current_pod("cache-0", WAIT).await?;
+    let second = sb.wait_on_current_pod("cache-1", WAIT).await?;
     // Retained on delete: not owned by the StatefulSet.
     let kept = sb.rips().get("cache-0").await?;
     ensure!(
@@ -536,7 +461,7 @@ async fn a_statefulset_can_release_on_scale_down_and_retain_on_delete() -> Resul
     // Deleted: cache-0 stays with its address; a new StatefulSet of the
     // same name takes it up again.
     sts.delete("cache", &DeleteParams::default()).await?;
-    wait_pods(&pods, "cache", &[]).await?;
+    wait_pods(&sb, "cache", &[]).await?;
     let kept = wait_in_state(&sb, "cache-0", State::Allocated).await?;
     ensure!(reported(&kept).0.as_deref() == Some(first.as_str()));
     ensure!(live_addresses(&sb) == std::slice::from_ref(&first));
@@ -545,9 +470,9 @@ async fn a_statefulset_can_release_on_scale_down_and_retain_on_delete() -> Resul
         &statefulset("cache", 1, annotations)?,
     )
     .await?;
-    ensure!(wait_assigned_to_current_pod(&sb, "cache-0").await? == first);
+    ensure!(sb.wait_on_current_pod("cache-0", WAIT).await? == first);
     sts.delete("cache", &DeleteParams::default()).await?;
-    wait_pods(&pods, "cache", &[]).await?;
+    wait_pods(&sb, "cache", &[]).await?;
     sb.finish().await
 }
 
