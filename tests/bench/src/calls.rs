@@ -35,6 +35,11 @@ impl Calls {
         Calls(out)
     }
 
+    /// Calls of one operation, whatever their answer.
+    pub fn count(&self, op: &str) -> u64 {
+        self.0.get(op).map_or(0, |o| o.values().sum())
+    }
+
     pub fn total(&self) -> u64 {
         self.0.values().flat_map(|o| o.values()).sum()
     }

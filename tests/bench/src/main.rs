@@ -188,6 +188,9 @@ async fn scenarios_in_order(b: &mut Bench) -> Result<()> {
     log("7 sweep of OCI delays");
     scenarios::sweep::run(b).await?;
     b.mark("7 sweep");
+    log("8 workloads: failover, StatefulSet scale cycle");
+    scenarios::workloads::run(b).await?;
+    b.mark("8 workloads");
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 //! The scenarios of issue 7, one module each, run in this order on one
 //! growing cluster: single (1), burst (2), fill up to the idle size, memory
 //! with many pods (5), idle (3), restart (4), the sweep of OCI delays (7,
-//! on the restarted process, which has learned nothing yet); policy (6) is
-//! reported as skipped. Each pushes its rows and details into [`Bench`].
+//! on the restarted process, which has learned nothing yet), workloads (8:
+//! floating IP failover, a StatefulSet scale cycle); policy (6) last. Each pushes its rows and details into [`Bench`].
 
 pub mod burst;
 pub mod idle;
@@ -11,6 +11,7 @@ pub mod policy;
 pub mod restart;
 pub mod single;
 pub mod sweep;
+pub mod workloads;
 
 use std::time::{Duration, Instant};
 
