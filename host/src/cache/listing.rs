@@ -175,7 +175,7 @@ impl IpListing {
     }
 
     /// The pages the next listing costs, as the last one went.
-    fn pages(&self) -> usize {
+    pub fn pages(&self) -> usize {
         self.last_size().div_ceil(PAGE).max(1)
     }
 

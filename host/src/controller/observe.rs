@@ -146,15 +146,20 @@ async fn public_ip(
             );
             debug!(reservedip = %rip.name_any(), ?together, "looking at the IP");
             let listed = match together {
-                // In transition with others (or a listing gathers already:
-                // the last to join starts it): one listing looks at them all.
-                Some(together) if together > 1 || ctx.listing.gathering(compartment) => ctx
-                    .listing
-                    .gathered(&ctx.oci, compartment, &id, together)
-                    .await
-                    .map(|ip| ip.map(|(ip, at)| (ip, How::Gathered, Some(at)))),
-                // Alone in transition: a listing would show it changing or
-                // not be trusted for it; read it.
+                // In transition with more others than the listing has pages
+                // (or a listing gathers already: the last to join starts
+                // it): one listing looks at them all. Fewer are cheaper read
+                // one by one (two IPs moving in a compartment of 2,000).
+                Some(together)
+                    if together > ctx.listing.pages() || ctx.listing.gathering(compartment) =>
+                {
+                    ctx.listing
+                        .gathered(&ctx.oci, compartment, &id, together)
+                        .await
+                        .map(|ip| ip.map(|(ip, at)| (ip, How::Gathered, Some(at))))
+                }
+                // Alone (or nearly) in transition: a listing would show it
+                // changing or not be trusted for it; read it.
                 Some(_) => Ok(None),
                 // From the shared listing when that is recent enough to be trusted.
                 _ => ctx

@@ -184,16 +184,7 @@ fn ephemeral_replaced(
             ),
         );
     }
-    let held = draft.status.public_ip_id.is_some();
-    draft.status.state = Some(if held {
-        State::Allocated
-    } else {
-        State::Pending
-    });
-    if !held {
-        // The create was refused: the next attempt needs a fresh token.
-        draft.status.allocation_token = None;
-    }
+    not_assigned(&mut draft);
     draft.condition(
         ASSIGNED,
         false,
@@ -202,6 +193,21 @@ fn ephemeral_replaced(
     );
     let wait = draft.timing.poll;
     draft.finish(None, Requeue::After(wait))
+}
+
+/// After a refused assign (or create-and-assign): the IP, if one is held,
+/// stays allocated; a refused create's token is dropped, so the next
+/// attempt uses a fresh one.
+fn not_assigned(draft: &mut Draft) {
+    let held = draft.status.public_ip_id.is_some();
+    draft.status.state = Some(if held {
+        State::Allocated
+    } else {
+        State::Pending
+    });
+    if !held {
+        draft.status.allocation_token = None;
+    }
 }
 
 /// The target private IP already has a public IP: say whose, take nothing.
@@ -233,16 +239,7 @@ fn target_taken(
         None => format!("OCI refused the assignment: {}", failure.message),
     };
     draft.warn_once(TARGET_TAKEN, &message);
-    let held = draft.status.public_ip_id.is_some();
-    draft.status.state = Some(if held {
-        State::Allocated
-    } else {
-        State::Pending
-    });
-    if !held {
-        // The create was refused: the next attempt needs a fresh token.
-        draft.status.allocation_token = None;
-    }
+    not_assigned(&mut draft);
     draft.condition(ASSIGNED, false, TARGET_TAKEN, &message);
     let problem = Problem {
         reason: TARGET_TAKEN.into(),

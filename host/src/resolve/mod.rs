@@ -112,22 +112,9 @@ impl TargetResolver {
                 format!("pod {name} is not on a node yet"),
             ));
         };
-        let provider = node
-            .spec
-            .as_ref()
-            .and_then(|s| s.provider_id.as_deref())
-            .unwrap_or_default();
-        let Some(instance_id) = provider
-            .strip_prefix("oci://")
-            .filter(|i| i.starts_with("ocid1.instance."))
-        else {
-            return Ok(refused(
-                "NodeNotOnOCI",
-                format!(
-                    "node {} has providerID '{provider}', not oci://<instance OCID>",
-                    node.name_any()
-                ),
-            ));
+        let instance_id = match instance_of(node) {
+            Ok(id) => id,
+            Err((reason, message)) => return Ok(refused(reason, message)),
         };
 
         let mut vnics = self.instance_vnics(instance_id, false).await?;
@@ -229,19 +216,9 @@ impl TargetResolver {
     /// instance lives, so it is cached with the instance's VNICs.
     pub async fn resolve_node(&self, node: &Node) -> Result<Target, OciError> {
         let name = node.name_any();
-        let provider = node
-            .spec
-            .as_ref()
-            .and_then(|s| s.provider_id.as_deref())
-            .unwrap_or_default();
-        let Some(instance_id) = provider
-            .strip_prefix("oci://")
-            .filter(|i| i.starts_with("ocid1.instance."))
-        else {
-            return Ok(refused(
-                "NodeNotOnOCI",
-                format!("node {name} has providerID '{provider}', not oci://<instance OCID>"),
-            ));
+        let instance_id = match instance_of(node) {
+            Ok(id) => id,
+            Err((reason, message)) => return Ok(refused(reason, message)),
         };
         let cached = lock(&self.node_ips)
             .get(instance_id)
@@ -436,6 +413,28 @@ impl TargetResolver {
         lock(&self.subnets).insert(id.to_string(), (Instant::now(), info.clone()));
         Ok(info)
     }
+}
+
+/// The OCI instance of a node, from its `spec.providerID`
+/// (`oci://<instance OCID>`), or the refusal that says it has none.
+fn instance_of(node: &Node) -> Result<&str, (&'static str, String)> {
+    let provider = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.provider_id.as_deref())
+        .unwrap_or_default();
+    provider
+        .strip_prefix("oci://")
+        .filter(|i| i.starts_with("ocid1.instance."))
+        .ok_or_else(|| {
+            (
+                "NodeNotOnOCI",
+                format!(
+                    "node {} has providerID '{provider}', not oci://<instance OCID>",
+                    node.name_any()
+                ),
+            )
+        })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

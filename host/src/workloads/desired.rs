@@ -325,14 +325,7 @@ pub fn statefulset_plan(
     pod_exists: impl Fn(&str) -> bool,
 ) -> StatefulSetPlan {
     let name = sts.name_any();
-    let spec = sts.spec.as_ref();
-    let start = spec
-        .and_then(|s| s.ordinals.as_ref())
-        .and_then(|o| o.start)
-        .unwrap_or(0)
-        .max(0);
-    let replicas = spec.and_then(|s| s.replicas).unwrap_or(1).max(0);
-    let desired = start..start.saturating_add(replicas);
+    let desired = running_ordinals(sts);
     let uid = sts.uid();
     let owners = if retention.delete_when_deleted {
         controller_ref(sts).into_iter().collect()
@@ -383,6 +376,18 @@ pub fn statefulset_plan(
         }
     }
     plan
+}
+
+/// The ordinals a StatefulSet runs: `replicas` (default 1) from
+/// `spec.ordinals.start` (default 0).
+pub fn running_ordinals(sts: &StatefulSet) -> std::ops::Range<i32> {
+    let spec = sts.spec.as_ref();
+    let start = spec
+        .and_then(|s| s.ordinals.as_ref())
+        .and_then(|o| o.start)
+        .unwrap_or(0)
+        .max(0);
+    start..start.saturating_add(spec.and_then(|s| s.replicas).unwrap_or(1).max(0))
 }
 
 /// What a pod shows of its ReservedIP: the readiness gate's condition and

@@ -144,7 +144,7 @@ async fn reconcile(sts: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action,
     // This controller does not watch pods, so it looks again meanwhile.
     let (mut gone, mut terminating) = (Vec::new(), false);
     if retention.delete_when_scaled {
-        let running = planned_ordinals(&sts);
+        let running = desired::running_ordinals(&sts);
         for rip in &existing {
             if desired::ordinal_of(rip, &name).is_some_and(|o| !running.contains(&o)) {
                 if pods.get_metadata_opt(&rip.name_any()).await?.is_none() {
@@ -164,17 +164,6 @@ async fn reconcile(sts: Arc<StatefulSet>, shared: Arc<Shared>) -> Result<Action,
     } else {
         Action::await_change()
     })
-}
-
-/// The ordinals the StatefulSet runs now.
-fn planned_ordinals(sts: &StatefulSet) -> std::ops::Range<i32> {
-    let spec = sts.spec.as_ref();
-    let start = spec
-        .and_then(|s| s.ordinals.as_ref())
-        .and_then(|o| o.start)
-        .unwrap_or(0)
-        .max(0);
-    start..start.saturating_add(spec.and_then(|s| s.replicas).unwrap_or(1).max(0))
 }
 
 /// Carries out a plan; true when something is still to wait for.

@@ -47,7 +47,13 @@ pub async fn create_nodes(client: &Client, nodes: Vec<Node>) -> Result<()> {
 /// pod admission requires.
 pub async fn create_namespace(client: &Client) -> Result<()> {
     let api: Api<Namespace> = Api::all(client.clone());
-    let ns = serde_json::from_value(json!({"metadata": {"name": NAMESPACE}}))?;
+    // Opted in to ReservedIPs for labelled workloads (scenario 8) from the
+    // start: a grant changed later re-decides every ReservedIP of the
+    // namespace, which would land in that scenario's figures.
+    let ns = serde_json::from_value(json!({"metadata": {
+        "name": NAMESPACE,
+        "annotations": { "oci.k8s.logmein.com/workload-ips": "true" },
+    }}))?;
     match api.create(&PostParams::default(), &ns).await {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 409 => {}

@@ -406,3 +406,103 @@ fn hostile_configmap() -> Result<ConfigMap> {
     )]));
     Ok(cm)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_decide_for_a_labelled_pods_ip_as_for_a_hand_made_one() -> Result<()> {
+    use k8s_oci_operator::decide::tenancy::WORKLOAD_IPS;
+    use k8s_oci_operator::workloads::{READY_CONDITION, WANTS_IP};
+    let dir = built_policies()?;
+    let sb = OperatorSandbox::start("policy-workload").await?;
+    sb.grant(WORKLOAD_IPS, Some("true")).await?;
+    let (operator_ns, cms, watch) = watch_policies(&sb, "policy-workload-operator").await?;
+    let tags_module = std::fs::read(dir.join("tag-defaults.wasm.gz"))?;
+    apply(
+        &cms,
+        &policy_configmap(
+            "tags",
+            &tags_module,
+            json!({"defaults": {"cost-center": "shared"}}),
+        )?,
+    )
+    .await?;
+    let elig_module = std::fs::read(dir.join("pod-label-eligibility.wasm.gz"))?;
+    apply(
+        &cms,
+        &policy_configmap(
+            "only-labelled",
+            &elig_module,
+            json!({"podLabel": "public-ip", "podLabelValue": "true"}),
+        )?,
+    )
+    .await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(sb
+            .policy
+            .status()
+            .iter()
+            .filter(|p| p.version.is_some())
+            .count()
+            == 2)
+    })
+    .await
+    .context("the policies never loaded")?;
+    // The pod asks the operator for an IP, but lacks the label the
+    // eligibility policy wants.
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "web", "labels": { WANTS_IP: "true" } },
+        "spec": { "containers": [{ "name": "app", "image": "registry.example/app:1" }] },
+    }))?;
+    let pods: Api<Pod> = sb.ns.api();
+    pods.create(&Default::default(), &pod).await?;
+    let denied = test_support::wait_for(
+        &sb.rips(),
+        "web",
+        Duration::from_secs(30),
+        |r: Option<&k8s_oci_operator::api::crd::ReservedIP>| {
+            r.and_then(|r| condition(r, "Ready").ok())
+                .is_some_and(|c| c.reason == "PolicyDenied")
+        },
+    )
+    .await?;
+    // The tag default reached OCI as for any ReservedIP.
+    let id = denied
+        .status
+        .as_ref()
+        .and_then(|s| s.public_ip_id.clone())
+        .context("no IP held")?;
+    let ip = sb.public_ip(&id).context("ip")?;
+    assert_eq!(ip["freeformTags"]["cost-center"], "shared", "{ip}");
+    // The pod says why it has no IP.
+    test_support::wait_for(&pods, "web", Duration::from_secs(30), |p: Option<&Pod>| {
+        p.and_then(|p| p.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.type_ == READY_CONDITION
+                        && c.status == "False"
+                        && c.reason.as_deref() == Some("PolicyDenied")
+                        && c.message
+                            .as_deref()
+                            .is_some_and(|m| m.contains("only-labelled"))
+                })
+            })
+    })
+    .await
+    .context("the pod does not show the denial")?;
+    // Labelled as the policy wants: assigned.
+    pods.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"public-ip": "true"}}})),
+    )
+    .await?;
+    sb.wait_state("web", State::Assigned, true).await?;
+    pods.delete("web", &Default::default()).await?;
+    wait_until(Duration::from_secs(30), || async {
+        Ok(sb.rips().get_opt("web").await?.is_none())
+    })
+    .await?;
+    watch.abort();
+    drop(operator_ns);
+    sb.finish().await
+}

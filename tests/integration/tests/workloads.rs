@@ -91,6 +91,21 @@ fn live_addresses(sb: &OperatorSandbox) -> Vec<String> {
     v
 }
 
+/// Waits until no ReservedIP and no public IP of the sandbox is left.
+async fn wait_all_released(sb: &OperatorSandbox, timeout: Duration, after: &str) -> Result<()> {
+    wait_until(timeout, || async {
+        Ok(sb
+            .rips()
+            .list(&ListParams::default())
+            .await?
+            .items
+            .is_empty()
+            && live_addresses(sb).is_empty())
+    })
+    .await
+    .with_context(|| format!("left after {after}: {:?}", live_addresses(sb)))
+}
+
 /// The notes of the events about an object, by reason.
 async fn events_about(client: &Client, ns: &str, name: &str) -> Result<Vec<(String, String)>> {
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
@@ -176,17 +191,7 @@ async fn each_pod_of_a_deployment_gets_its_own_ip_and_gives_it_back() -> Result<
             &Patch::Merge(json!({ "spec": { "replicas": 0 } })),
         )
         .await?;
-    wait_until(WAIT, || async {
-        Ok(sb
-            .rips()
-            .list(&ListParams::default())
-            .await?
-            .items
-            .is_empty()
-            && live_addresses(&sb).is_empty())
-    })
-    .await
-    .with_context(|| format!("IPs left after scaling to zero: {:?}", live_addresses(&sb)))?;
+    wait_all_released(&sb, WAIT, "scaling to zero").await?;
     deployments.delete("web", &DeleteParams::default()).await?;
     sb.finish().await
 }
@@ -410,17 +415,7 @@ async fn a_statefulset_keeps_its_addresses_through_restarts_and_scaling() -> Res
     );
     // Deleted (whenDeleted: Delete, the default): released with it.
     sts.delete("db", &DeleteParams::default()).await?;
-    wait_until(Duration::from_secs(90), || async {
-        Ok(sb
-            .rips()
-            .list(&ListParams::default())
-            .await?
-            .items
-            .is_empty()
-            && live_addresses(&sb).is_empty())
-    })
-    .await
-    .with_context(|| format!("left after the StatefulSet: {:?}", live_addresses(&sb)))?;
+    wait_all_released(&sb, Duration::from_secs(90), "the StatefulSet").await?;
     sb.finish().await
 }
 
@@ -499,5 +494,86 @@ async fn a_statefulset_outside_an_opted_in_namespace_gets_nothing() -> Result<()
     );
     ensure!(sb.ours().is_empty());
     sts.delete("db", &DeleteParams::default()).await?;
+    sb.finish().await
+}
+
+/// `kubectl <verb> -n <ns> -f examples/workloads/<file>`, as a user would.
+/// Run without blocking: the operator works on this test's runtime, and
+/// `kubectl delete` waits for it to release the ReservedIPs.
+async fn kubectl_examples(verb: &str, ns: &str, file: &str) -> Result<()> {
+    let path = integration_tests::repo_root()
+        .join("examples/workloads")
+        .join(file);
+    let out = tokio::process::Command::new("kubectl")
+        .args([verb, "-n", ns, "-f"])
+        .arg(&path)
+        .output()
+        .await
+        .context("running kubectl (source .sandbox/test/env first)")?;
+    ensure!(
+        out.status.success(),
+        "kubectl {verb} -f {file}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_workload_examples_work_as_written() -> Result<()> {
+    let sb = OperatorSandbox::start("wl-examples").await?;
+    let ns = sb.ns.name().to_string();
+    sb.grant(WORKLOAD_IPS, Some("true")).await?;
+    sb.grant(k8s_oci_operator::decide::tenancy::NODE_IPS, Some("true"))
+        .await?;
+    let files = [
+        "deployment.yaml",
+        "statefulset.yaml",
+        "floating-ip.yaml",
+        "node-ip.yaml",
+    ];
+    for file in files {
+        kubectl_examples("apply", &ns, file).await?;
+    }
+    let pods: Api<Pod> = sb.ns.api();
+    // The Deployment's two pods, each with its IP shown on it.
+    wait_until(WAIT, || async { Ok(sb.pods_of("web").await?.len() == 2) }).await?;
+    for pod in sb.pods_of("web").await? {
+        let address = sb.wait_on_current_pod(&pod, WAIT).await?;
+        ensure!(wait_pod_shows_ip(&pods, &pod).await? == address);
+    }
+    for ordinal in 0..3 {
+        sb.wait_on_current_pod(&format!("db-{ordinal}"), WAIT)
+            .await?;
+    }
+    let floating = wait_in_state(&sb, "primary-db", State::Assigned).await?;
+    ensure!(
+        floating
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_name.as_deref())
+            .is_some_and(|p| p.starts_with("primary-db-")),
+        "{:?}",
+        floating.status
+    );
+    let node = wait_in_state(&sb, "node-egress", State::Assigned).await?;
+    ensure!(
+        node.status
+            .as_ref()
+            .and_then(|s| s.private_ip_address.as_deref())
+            == Some("10.0.0.11")
+    );
+    for file in files {
+        kubectl_examples("delete", &ns, file).await?;
+    }
+    wait_until(Duration::from_secs(90), || async {
+        Ok(sb
+            .rips()
+            .list(&ListParams::default())
+            .await?
+            .items
+            .is_empty())
+    })
+    .await
+    .context("the examples' ReservedIPs were not released")?;
     sb.finish().await
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -34,7 +34,6 @@ const SCENARIO_CYCLE: &str = "8 StatefulSet 3 → 1 → 3";
 /// benchmark does not link the operator it measures).
 const WANTS_IP: &str = "oci.k8s.logmein.com/reserved-ip";
 const READY_GATE: &str = "oci.k8s.logmein.com/public-ip-assigned";
-const WORKLOAD_IPS: &str = "oci.k8s.logmein.com/workload-ips";
 const MAX: Duration = Duration::from_secs(120);
 
 pub async fn run(b: &mut Bench) -> Result<()> {
@@ -216,15 +215,6 @@ async fn scale(api: &Api<StatefulSet>, replicas: i32) -> Result<()> {
 }
 
 async fn statefulset_cycle(b: &mut Bench) -> Result<()> {
-    // The platform team's opt-in for the benchmark's namespace.
-    let namespaces: Api<Namespace> = Api::all(b.client.clone());
-    namespaces
-        .patch(
-            NAMESPACE,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "metadata": { "annotations": { WORKLOAD_IPS: "true" } } })),
-        )
-        .await?;
     let node = b.topology.target_node(1);
     let sts: StatefulSet = serde_json::from_value(json!({
         "metadata": { "name": "bench-db", "labels": { WANTS_IP: "true" } },
