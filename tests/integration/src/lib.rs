@@ -739,6 +739,17 @@ pub fn rip_yaml(name: &str, pod: Option<&str>) -> String {
     )
 }
 
+/// Reproducible pseudo-random numbers below `n` (xorshift from `seed`):
+/// the reliability scenarios' actions and stop points, the same every run.
+pub fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    }
+}
+
 /// Whether a public IP (OCI JSON, from the emulator) is neither terminating nor terminated.
 pub fn is_live(ip: &Value) -> bool {
     !matches!(

@@ -30,6 +30,17 @@ fn policy_configmap(name: &str, module: &[u8], settings: serde_json::Value) -> R
     Ok(cm)
 }
 
+/// The example eligibility policy, letting only pods labelled
+/// `public-ip: "true"` have a public IP.
+fn only_labelled(dir: &std::path::Path) -> Result<ConfigMap> {
+    let module = std::fs::read(dir.join("pod-label-eligibility.wasm.gz"))?;
+    policy_configmap(
+        "only-labelled",
+        &module,
+        json!({"podLabel": "public-ip", "podLabelValue": "true"}),
+    )
+}
+
 async fn apply(api: &Api<ConfigMap>, cm: &ConfigMap) -> Result<()> {
     let name = cm.metadata.name.clone().unwrap_or_default();
     api.patch(
@@ -79,16 +90,7 @@ async fn policies_from_configmaps_decide_tags_and_eligibility_and_reload_live() 
 
     let tags_module = std::fs::read(dir.join("tag-defaults.wasm.gz"))?;
     apply(&cms, &policy_configmap("tags", &tags_module, json!({"defaults": {"cost-center": "shared"}, "enforced": {"managed-by": "platform-team"}}))?).await?;
-    let elig_module = std::fs::read(dir.join("pod-label-eligibility.wasm.gz"))?;
-    apply(
-        &cms,
-        &policy_configmap(
-            "only-labelled",
-            &elig_module,
-            json!({"podLabel": "public-ip", "podLabelValue": "true"}),
-        )?,
-    )
-    .await?;
+    apply(&cms, &only_labelled(&dir)?).await?;
     wait_until(Duration::from_secs(30), loaded("tags"))
         .await
         .context("tags policy never loaded")?;
@@ -425,16 +427,7 @@ async fn policies_decide_for_a_labelled_pods_ip_as_for_a_hand_made_one() -> Resu
         )?,
     )
     .await?;
-    let elig_module = std::fs::read(dir.join("pod-label-eligibility.wasm.gz"))?;
-    apply(
-        &cms,
-        &policy_configmap(
-            "only-labelled",
-            &elig_module,
-            json!({"podLabel": "public-ip", "podLabelValue": "true"}),
-        )?,
-    )
-    .await?;
+    apply(&cms, &only_labelled(&dir)?).await?;
     wait_until(Duration::from_secs(30), || async {
         Ok(sb
             .policy

@@ -54,13 +54,7 @@ async fn sigkill_at_random_points_of_many_lifecycles() -> Result<()> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100);
-    let mut seed = 0x2545f4914f6cdd1du64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = integration_tests::xorshift(0x2545f4914f6cdd1d);
     let mut op = OperatorProcess::start(&sb, "op", false).await?;
     let pods = [None, Some("pod-a"), Some("pod-b"), Some("pod-c")];
     for round in 0..rounds {

@@ -151,14 +151,7 @@ async fn operator_stopped_anywhere_converges_without_leaks() -> Result<()> {
         sb.running_pod(p, None).await?;
     }
     let rounds = 40u64;
-    let mut seed = 0x9e3779b97f4a7c15u64;
-    let mut next = move |n: u64| {
-        // xorshift: reproducible pseudo-random stop points.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = integration_tests::xorshift(0x9e3779b97f4a7c15);
     for round in 0..rounds {
         let name = format!("rip-{}", round % 4);
         let exists = sb.rips().get_opt(&name).await?.is_some();
@@ -323,14 +316,7 @@ async fn workload_ips_and_failover_survive_operator_stops() -> Result<()> {
         addresses.insert(name, address);
     }
     let rounds = 24u64;
-    let mut seed = 0x2545f4914f6cdd1du64;
-    let mut next = move |n: u64| {
-        // xorshift: reproducible pseudo-random actions and stop points.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut next = integration_tests::xorshift(0x2545f4914f6cdd1d);
     let mut replicas = 3;
     for _ in 0..rounds {
         match next(4) {

@@ -91,6 +91,13 @@ fn live_addresses(sb: &OperatorSandbox) -> Vec<String> {
     v
 }
 
+/// A sandbox whose namespace the platform team opted in.
+async fn opted_in(test: &str) -> Result<OperatorSandbox> {
+    let sb = OperatorSandbox::start(test).await?;
+    sb.grant(WORKLOAD_IPS, Some("true")).await?;
+    Ok(sb)
+}
+
 /// Waits until no ReservedIP and no public IP of the sandbox is left.
 async fn wait_all_released(sb: &OperatorSandbox, timeout: Duration, after: &str) -> Result<()> {
     wait_until(timeout, || async {
@@ -121,8 +128,7 @@ async fn events_about(client: &Client, ns: &str, name: &str) -> Result<Vec<(Stri
 
 #[tokio::test]
 async fn each_pod_of_a_deployment_gets_its_own_ip_and_gives_it_back() -> Result<()> {
-    let sb = OperatorSandbox::start("wl-deployment").await?;
-    sb.grant(WORKLOAD_IPS, Some("true")).await?;
+    let sb = opted_in("wl-deployment").await?;
     let deployments: Api<Deployment> = sb.ns.api();
     let deployment: Deployment = serde_json::from_value(json!({
         "metadata": { "name": "web" },
@@ -284,8 +290,7 @@ async fn pods_get_nothing_where_the_namespace_did_not_opt_in() -> Result<()> {
 
 #[tokio::test]
 async fn grants_and_bad_annotations_apply_to_generated_ips() -> Result<()> {
-    let sb = OperatorSandbox::start("wl-rules").await?;
-    sb.grant(WORKLOAD_IPS, Some("true")).await?;
+    let sb = opted_in("wl-rules").await?;
     let pods: Api<Pod> = sb.ns.api();
     let labelled = |name: &str, annotations: Value| -> Result<Pod> {
         Ok(serde_json::from_value(json!({
@@ -358,8 +363,7 @@ async fn wait_pods(sb: &OperatorSandbox, app: &str, names: &[&str]) -> Result<()
 
 #[tokio::test]
 async fn a_statefulset_keeps_its_addresses_through_restarts_and_scaling() -> Result<()> {
-    let sb = OperatorSandbox::start("wl-sts").await?;
-    sb.grant(WORKLOAD_IPS, Some("true")).await?;
+    let sb = opted_in("wl-sts").await?;
     let sts: Api<StatefulSet> = sb.ns.api();
     let pods: Api<Pod> = sb.ns.api();
     sts.create(&PostParams::default(), &statefulset("db", 3, json!({}))?)
@@ -421,8 +425,7 @@ async fn a_statefulset_keeps_its_addresses_through_restarts_and_scaling() -> Res
 
 #[tokio::test]
 async fn a_statefulset_can_release_on_scale_down_and_retain_on_delete() -> Result<()> {
-    let sb = OperatorSandbox::start("wl-sts-retain").await?;
-    sb.grant(WORKLOAD_IPS, Some("true")).await?;
+    let sb = opted_in("wl-sts-retain").await?;
     let sts: Api<StatefulSet> = sb.ns.api();
     let annotations = json!({ WHEN_SCALED: "Delete", WHEN_DELETED: "Retain" });
     sts.create(

@@ -177,6 +177,16 @@ fn retention_defaults_keep_on_scale_down_and_release_with_the_statefulset() {
     assert!(retention(&bad).is_err());
 }
 
+/// The plan for ReservedIPs without tags or pool.
+fn plan_for(
+    sts: &StatefulSet,
+    existing: &[&ReservedIP],
+    retention: Retention,
+    pod_exists: impl Fn(&str) -> bool,
+) -> StatefulSetPlan {
+    statefulset_plan(sts, existing, &Requested::default(), retention, pod_exists)
+}
+
 fn names(rips: &[ReservedIP]) -> Vec<String> {
     rips.iter().map(|r| r.name_any()).collect()
 }
@@ -184,13 +194,7 @@ fn names(rips: &[ReservedIP]) -> Vec<String> {
 #[test]
 fn a_statefulset_gets_one_reserved_ip_per_ordinal() {
     let mut sts = statefulset(3, json!({}));
-    let plan = statefulset_plan(
-        &sts,
-        &[],
-        &Requested::default(),
-        Retention::default(),
-        |_| false,
-    );
+    let plan = plan_for(&sts, &[], Retention::default(), |_| false);
     assert_eq!(names(&plan.create), ["db-0", "db-1", "db-2"]);
     let one = &plan.create[1];
     assert_eq!(ordinal_of(one, "db"), Some(1));
@@ -205,32 +209,18 @@ fn a_statefulset_gets_one_reserved_ip_per_ordinal() {
     // spec.ordinals.start moves the names.
     sts.spec.as_mut().expect("spec").ordinals =
         Some(serde_json::from_value(json!({ "start": 5 })).expect("ordinals"));
-    let plan = statefulset_plan(
-        &sts,
-        &[],
-        &Requested::default(),
-        Retention::default(),
-        |_| false,
-    );
+    let plan = plan_for(&sts, &[], Retention::default(), |_| false);
     assert_eq!(names(&plan.create), ["db-5", "db-6", "db-7"]);
 }
 
 #[test]
 fn scaling_down_keeps_or_releases_as_the_retention_says() {
     let three = statefulset(3, json!({}));
-    let all = statefulset_plan(
-        &three,
-        &[],
-        &Requested::default(),
-        Retention::default(),
-        |_| false,
-    )
-    .create;
+    let all = plan_for(&three, &[], Retention::default(), |_| false).create;
     let existing: Vec<&ReservedIP> = all.iter().collect();
-    let one = statefulset_plan(
+    let one = plan_for(
         &statefulset(1, json!({})),
         &existing,
-        &Requested::default(),
         Retention::default(),
         |_| false,
     );
@@ -240,53 +230,36 @@ fn scaling_down_keeps_or_releases_as_the_retention_says() {
         delete_when_deleted: true,
     };
     // db-2's pod is still terminating: only db-1 goes now.
-    let one = statefulset_plan(
-        &statefulset(1, json!({})),
-        &existing,
-        &Requested::default(),
-        release,
-        |pod| pod == "db-2",
-    );
+    let one = plan_for(&statefulset(1, json!({})), &existing, release, |pod| {
+        pod == "db-2"
+    });
     assert_eq!(one.delete, ["db-1"]);
     // Scaling up again reuses what is there.
-    let again = statefulset_plan(&three, &existing, &Requested::default(), release, |_| true);
+    let again = plan_for(&three, &existing, release, |_| true);
     assert!(again.create.is_empty() && again.delete.is_empty());
 }
 
 #[test]
 fn the_owner_follows_the_when_deleted_retention() {
     let sts = statefulset(1, json!({}));
-    let owned = statefulset_plan(
-        &sts,
-        &[],
-        &Requested::default(),
-        Retention::default(),
-        |_| false,
-    )
-    .create;
+    let owned = plan_for(&sts, &[], Retention::default(), |_| false).create;
     let retain = Retention {
         delete_when_scaled: false,
         delete_when_deleted: false,
     };
-    let plan = statefulset_plan(&sts, &[&owned[0]], &Requested::default(), retain, |_| false);
+    let plan = plan_for(&sts, &[&owned[0]], retain, |_| false);
     assert_eq!(plan.reown, [("db-0".to_string(), Vec::new())]);
     // A retained one (no owner) is adopted by a StatefulSet that deletes.
-    let unowned = statefulset_plan(&sts, &[], &Requested::default(), retain, |_| false).create;
+    let unowned = plan_for(&sts, &[], retain, |_| false).create;
     assert!(unowned[0].metadata.owner_references.is_none());
-    let plan = statefulset_plan(
-        &sts,
-        &[&unowned[0]],
-        &Requested::default(),
-        Retention::default(),
-        |_| false,
-    );
+    let plan = plan_for(&sts, &[&unowned[0]], Retention::default(), |_| false);
     assert_eq!(plan.reown.len(), 1);
     assert_eq!(plan.reown[0].1[0].uid, "sts-1");
     // Owned by an earlier StatefulSet of the same name: wait for the
     // garbage collector, change nothing.
     let mut earlier = owned[0].clone();
     earlier.metadata.owner_references.as_mut().expect("owners")[0].uid = "sts-0".into();
-    let plan = statefulset_plan(&sts, &[&earlier], &Requested::default(), retain, |_| false);
+    let plan = plan_for(&sts, &[&earlier], retain, |_| false);
     assert!(plan.waiting && plan.reown.is_empty() && plan.create.is_empty());
 }
 
@@ -295,13 +268,7 @@ fn a_name_taken_by_another_reserved_ip_is_reported_not_touched() {
     let sts = statefulset(2, json!({}));
     let mut foreign = ReservedIP::new("db-1", ReservedIPSpec::default());
     foreign.metadata.namespace = Some("shop".into());
-    let plan = statefulset_plan(
-        &sts,
-        &[&foreign],
-        &Requested::default(),
-        Retention::default(),
-        |_| false,
-    );
+    let plan = plan_for(&sts, &[&foreign], Retention::default(), |_| false);
     assert_eq!(names(&plan.create), ["db-0"]);
     assert_eq!(plan.taken, ["db-1"]);
     // Annotations copied onto a ReservedIP of another name do not make it one.
