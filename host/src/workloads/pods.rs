@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -51,10 +50,7 @@ pub(super) async fn run(ctx: Arc<Context>, statefulsets: Store<StatefulSet>) {
         .reflect(pod_writer)
         .applied_objects();
     let (rips, rip_changes) = super::generated_rips(&ctx, None);
-    let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(ctx.client.clone());
-    let namespaces = watcher(namespaces, watcher::Config::default().any_semantic())
-        .backoff(crate::controller::watch_backoff())
-        .touched_objects();
+    let namespaces = super::namespace_changes(&ctx);
     let in_namespace = pod_store.clone();
     let shared = Arc::new(Shared {
         ctx,
@@ -69,13 +65,7 @@ pub(super) async fn run(ctx: Arc<Context>, statefulsets: Store<StatefulSet>) {
         })
         // A namespace opted in (or out) is applied to its pods at once.
         .watches_stream(namespaces, move |ns| {
-            let name = ns.name_any();
-            in_namespace
-                .state()
-                .into_iter()
-                .filter(|p| p.namespace().as_deref() == Some(name.as_str()))
-                .map(|p| ObjectRef::from_obj(&*p))
-                .collect::<Vec<_>>()
+            super::in_namespace(&in_namespace, &ns)
         })
         .run(reconcile, error_policy, shared)
         .for_each(|res| async move {

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
@@ -63,10 +62,7 @@ pub(super) async fn run(
     store: Store<StatefulSet>,
 ) {
     let (rips, rip_changes) = super::generated_rips(&ctx, Some(Generator::StatefulSet));
-    let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(ctx.client.clone());
-    let namespaces = watcher(namespaces, watcher::Config::default().any_semantic())
-        .backoff(crate::controller::watch_backoff())
-        .touched_objects();
+    let namespaces = super::namespace_changes(&ctx);
     let in_namespace = store.clone();
     let shared = Arc::new(Shared {
         ctx,
@@ -81,13 +77,7 @@ pub(super) async fn run(
             Some(ObjectRef::<StatefulSet>::new(&sts).within(&rip.namespace()?))
         })
         .watches_stream(namespaces, move |ns| {
-            let name = ns.name_any();
-            in_namespace
-                .state()
-                .into_iter()
-                .filter(|s| s.namespace().as_deref() == Some(name.as_str()))
-                .map(|s| ObjectRef::from_obj(&*s))
-                .collect::<Vec<_>>()
+            super::in_namespace(&in_namespace, &ns)
         })
         .run(reconcile, error_policy, shared)
         .for_each(|res| async move {
