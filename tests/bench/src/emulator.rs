@@ -25,7 +25,11 @@ impl Emulator {
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--seed"])
             .arg(seed)
-            .env("RUST_LOG", "warn")
+            // `BENCH_EMULATOR_LOG=oci_emulator=debug` logs every call with its time.
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_EMULATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(log)
             .kill_on_drop(true)

@@ -59,7 +59,8 @@ async fn wave(b: &mut Bench, from: usize, n: usize) -> Result<()> {
     let cpu_before = b.sample()?;
     let floor = Floor::new(&b.s).burst_seconds(n);
     let max = Duration::from_secs_f64(floor * 5.0 + 300.0);
-    let took = b.assign_wave(from, from + n, max).await?.as_secs_f64();
+    let wave = b.assign_wave_timed(from, from + n, max).await?;
+    let took = wave.took.as_secs_f64();
     let (after, _) = b
         .emulator
         .settle(Duration::from_secs(3), Duration::from_secs(120))
@@ -105,6 +106,12 @@ async fn wave(b: &mut Bench, from: usize, n: usize) -> Result<()> {
             "calls": calls, "throttled_percent": share,
             "cpu_seconds": cpu_after.cpu_seconds - cpu_before.cpu_seconds,
             "rss_kib_after": cpu_after.rss_kib,
+            "started_unix_ms": wave.started_unix_ms,
+            "creates_seconds": wave.created.as_secs_f64(),
+            "assigned_seconds": {
+                "first": wave.quantile(0.0), "p10": wave.quantile(0.1), "p50": wave.quantile(0.5),
+                "p90": wave.quantile(0.9), "last": wave.quantile(1.0),
+            },
         }),
     );
     Ok(())

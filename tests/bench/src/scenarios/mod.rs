@@ -100,21 +100,61 @@ impl Bench {
     /// assigned; returns the names and the time from the first create to the
     /// last `assigned`.
     pub async fn assign_wave(&self, from: usize, to: usize, max: Duration) -> Result<Duration> {
+        Ok(self.assign_wave_timed(from, to, max).await?.took)
+    }
+
+    /// [`Self::assign_wave`], with when each ReservedIP became `assigned`.
+    pub async fn assign_wave_timed(&self, from: usize, to: usize, max: Duration) -> Result<Wave> {
         let items: Vec<(String, String)> = (from..to).map(|i| (rip_name(i), pod_name(i))).collect();
         let names: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
+        let started_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         let start = Instant::now();
         workload::create_reservedips(&self.client, items, self.s.concurrency).await?;
+        let created = start.elapsed();
         let n = names.len();
         self.tracker
             .wait(&format!("{n} ReservedIPs to be assigned"), max, |st| {
                 st.assigned(names.iter()).0 == n
             })
             .await?;
-        let last = self
-            .tracker
-            .read(|st| st.assigned(names.iter()).1)
-            .unwrap_or_else(Instant::now);
-        Ok(last.saturating_duration_since(start))
+        let mut assigned: Vec<f64> = self.tracker.read(|st| {
+            names
+                .iter()
+                .filter_map(|n| st.assigned_at(n))
+                .map(|t| t.saturating_duration_since(start).as_secs_f64())
+                .collect()
+        });
+        assigned.sort_by(f64::total_cmp);
+        let took = Duration::from_secs_f64(assigned.last().copied().unwrap_or_default());
+        Ok(Wave {
+            took,
+            created,
+            started_unix_ms,
+            assigned,
+        })
+    }
+}
+
+/// A wave of ReservedIPs: when it began and when each became `assigned`.
+pub struct Wave {
+    /// From the first create to the last `assigned`.
+    pub took: Duration,
+    /// How long the creates took (the API server's part).
+    pub created: Duration,
+    /// When the first create was sent (milliseconds since the Unix epoch),
+    /// to line the wave up with the operator's and the emulator's logs.
+    pub started_unix_ms: u128,
+    /// Seconds from the first create to each `assigned`, in order.
+    pub assigned: Vec<f64>,
+}
+
+impl Wave {
+    /// The `q` quantile (0..=1) of the assigned times.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let i = ((self.assigned.len().saturating_sub(1)) as f64 * q).round() as usize;
+        self.assigned.get(i).copied().unwrap_or_default()
     }
 }
 
