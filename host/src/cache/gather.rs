@@ -41,6 +41,8 @@ struct Pending<T: Clone> {
 /// See the module docs. Shared by all passes.
 pub struct Gather<T: Clone> {
     pending: Arc<Mutex<HashMap<String, Pending<T>>>>,
+    /// Reads begun and not answered yet, by key.
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
     next_id: AtomicU64,
 }
 
@@ -48,7 +50,36 @@ impl<T: Clone + Send + Sync + 'static> Default for Gather<T> {
     fn default() -> Self {
         Self {
             pending: Arc::default(),
+            in_flight: Arc::default(),
             next_id: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Counts a read in flight for its key while it lives.
+struct InFlight {
+    reads: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl InFlight {
+    fn new(reads: &Arc<Mutex<HashMap<String, usize>>>, key: &str) -> Self {
+        *lock(reads).entry(key.to_string()).or_default() += 1;
+        Self {
+            reads: Arc::clone(reads),
+            key: key.to_string(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut reads = lock(&self.reads);
+        if let Some(n) = reads.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                reads.remove(&self.key);
+            }
         }
     }
 }
@@ -78,6 +109,7 @@ impl<T: Clone + Send + Sync + 'static> Gather<T> {
         let read = {
             let pending = Arc::clone(&self.pending);
             let start = Arc::clone(&start);
+            let in_flight = Arc::clone(&self.in_flight);
             let key = key.to_string();
             let deadline = Instant::now() + wait;
             let asked = Instant::now();
@@ -97,6 +129,7 @@ impl<T: Clone + Send + Sync + 'static> Gather<T> {
                     }
                 };
                 debug!(%key, joined, enough, gathered_ms = asked.elapsed().as_millis(), "gathered read begins");
+                let _in_flight = InFlight::new(&in_flight, &key);
                 read().await
             }
             .boxed()
@@ -118,6 +151,11 @@ impl<T: Clone + Send + Sync + 'static> Gather<T> {
     /// How many passes wait for the read gathering for `key` (0: none).
     pub fn waiting(&self, key: &str) -> usize {
         lock(&self.pending).get(key).map_or(0, |p| p.joined)
+    }
+
+    /// Whether a read for `key` has begun and not been answered yet.
+    pub fn in_flight(&self, key: &str) -> bool {
+        lock(&self.in_flight).contains_key(key)
     }
 }
 
@@ -174,11 +212,13 @@ mod tests {
         let first = tokio::spawn(gather.join("vnic", Duration::ZERO, 1, counting(&calls)));
         // Let the first read begin, then ask while it is in flight.
         tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(gather.in_flight("vnic"));
         let asked = Instant::now();
         let second = gather
             .join("vnic", Duration::ZERO, 1, counting(&calls))
             .await;
         let first = first.await.expect("first read");
+        assert!(!gather.in_flight("vnic"));
         assert_eq!((first.0, second.0), (1, 2));
         assert!(first.1 < asked && second.1 >= asked);
     }

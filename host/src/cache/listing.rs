@@ -334,4 +334,8 @@ impl OciNetwork for InvalidatingWrites {
     fn write_wait(&self) -> Duration {
         self.inner.write_wait()
     }
+
+    fn writes_at_once(&self) -> usize {
+        self.inner.writes_at_once()
+    }
 }

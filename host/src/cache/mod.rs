@@ -8,7 +8,9 @@
 //!   gathered look at the IPs in transition during a burst.
 //! - [`gather`]: one read shared by the passes that asked for it before it
 //!   began.
+//! - [`nodes`]: the nodes pods run on (their instances), for a minute.
 
 pub mod gather;
 pub mod listing;
+pub mod nodes;
 pub mod own_writes;

@@ -17,18 +17,33 @@ use kube::ResourceExt;
 
 use crate::api::crd::{ReservedIP, ReservedIPStatus};
 
-/// The status each ReservedIP (by UID) was last given by this process.
+/// What this process last wrote to one ReservedIP.
+#[derive(Default)]
+struct Written {
+    /// Hash of the status it was given.
+    status: Option<u64>,
+    /// The finalizer it was given.
+    finalizer: Option<String>,
+}
+
+/// What this process wrote to each ReservedIP (by UID).
 #[derive(Default)]
 pub struct OwnWrites {
-    written: Mutex<HashMap<String, u64>>,
+    written: Mutex<HashMap<String, Written>>,
 }
 
 impl OwnWrites {
     /// Records `status` as about to be written for `uid`. Recorded before the
     /// write, so the echo cannot overtake the record.
     pub fn remember(&self, uid: &str, status: &ReservedIPStatus) {
-        self.lock()
-            .insert(uid.to_string(), status_hash(Some(status)));
+        self.lock().entry(uid.to_string()).or_default().status = Some(status_hash(Some(status)));
+    }
+
+    /// Records `finalizer` as about to be added to `uid` by a pass that goes
+    /// on without waiting for the echo: the echo is no news, while the
+    /// finalizer's removal by anyone else still is.
+    pub fn remember_finalizer(&self, uid: &str, finalizer: &str) {
+        self.lock().entry(uid.to_string()).or_default().finalizer = Some(finalizer.to_string());
     }
 
     /// Forgets a ReservedIP that is gone.
@@ -39,10 +54,16 @@ impl OwnWrites {
     /// Whether `rip`'s status is the last one this process wrote for it.
     fn is_ours(&self, rip: &ReservedIP) -> bool {
         let uid = rip.metadata.uid.as_deref().unwrap_or_default();
-        self.lock().get(uid) == Some(&status_hash(rip.status.as_ref()))
+        self.lock().get(uid).and_then(|w| w.status) == Some(status_hash(rip.status.as_ref()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    /// The finalizer this process added to `rip`, if it did.
+    fn our_finalizer(&self, rip: &ReservedIP) -> Option<String> {
+        let uid = rip.metadata.uid.as_deref().unwrap_or_default();
+        self.lock().get(uid).and_then(|w| w.finalizer.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Written>> {
         // Single inserts/removes: data stays consistent across a panic.
         self.written.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -58,7 +79,16 @@ impl OwnWrites {
             .as_ref()
             .map(|t| t.0.as_millisecond())
             .hash(&mut h);
-        meta.finalizers.hash(&mut h);
+        // The finalizer this process added counts as there from the start:
+        // the pass that added it went on at once. Its removal is news.
+        let ours = self.our_finalizer(rip);
+        let finalizers = rip.finalizers();
+        finalizers
+            .iter()
+            .filter(|f| Some(*f) != ours.as_ref())
+            .collect::<Vec<_>>()
+            .hash(&mut h);
+        ours.is_some_and(|f| !finalizers.contains(&f)).hash(&mut h);
         meta.labels.hash(&mut h);
         meta.annotations.hash(&mut h);
         rip.owner_references()
@@ -137,6 +167,23 @@ mod tests {
             writes.trigger_key(&rip(Some(status(State::Allocated)))),
             ours
         );
+    }
+
+    #[test]
+    fn the_finalizer_we_added_keeps_the_key_until_someone_removes_it() {
+        let writes = OwnWrites::default();
+        let created = rip(None);
+        let key = writes.trigger_key(&created);
+        writes.remember_finalizer("u1", "ours");
+        let mut added = created.clone();
+        added.metadata.finalizers = Some(vec!["ours".into()]);
+        assert_eq!(writes.trigger_key(&added), key, "the echo of our own add");
+        let mut removed = added.clone();
+        removed.metadata.finalizers = Some(vec![]);
+        assert_ne!(writes.trigger_key(&removed), key, "removed by someone else");
+        let mut other = added;
+        other.metadata.finalizers = Some(vec!["ours".into(), "theirs".into()]);
+        assert_ne!(writes.trigger_key(&other), key, "another finalizer");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::memory::Memory;
 use super::quota::Quota;
 use crate::api::crd::ReservedIP;
 use crate::cache::listing::{InvalidatingWrites, IpListing};
+use crate::cache::nodes::Nodes;
 use crate::cache::own_writes::OwnWrites;
 use crate::decide::Timing;
 use crate::decide::ownership::Owner;
@@ -80,6 +81,8 @@ pub struct Context {
     /// The OCI client; every write through it invalidates the listing.
     pub oci: Arc<dyn OciNetwork>,
     pub resolver: TargetResolver,
+    /// The nodes pods run on, as pod lookups need them.
+    pub nodes: Nodes,
     /// The WebAssembly policies (none loaded: every decision passes through).
     pub policy: PolicyEngine,
     pub events: Events,
@@ -142,6 +145,7 @@ impl Context {
             oci,
             policy,
             own_writes: OwnWrites::default(),
+            nodes: Nodes::default(),
             listing,
             memory: Memory::default(),
             quota: Quota::default(),

@@ -336,11 +336,7 @@ async fn target(
         return Ok((ctx.resolver.resolve_private_ip(a).await?, None));
     };
     let node = match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
-        Some(n) => Api::<Node>::all(ctx.client.clone())
-            .get_opt(n)
-            .await
-            .ok()
-            .flatten(),
+        Some(n) => ctx.nodes.get(&ctx.client, n).await.ok().flatten(),
         None => None,
     };
     let known = match (

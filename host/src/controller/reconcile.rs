@@ -1,5 +1,6 @@
 //! One pass over a ReservedIP. [`reconcile`] is thin: the finalizer helper
-//! branches to [`apply`] (normal) or `cleanup` (being deleted).
+//! branches to [`apply`] (normal) or `cleanup` (being deleted); a new
+//! ReservedIP's first pass adds the finalizer while it observes.
 //!
 //! [`apply`] reads like the lifecycle: observe, decide, act, record. Each
 //! pass makes at most one mutating OCI call and writes status once (plus,
@@ -10,9 +11,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
 use tracing::{debug, warn};
 
 use super::act::act;
@@ -28,6 +33,10 @@ use crate::decide::{
     Conclusion, Decision, How, Outcome, Plan, PublicIpSeen, Requeue, conclude, decide,
 };
 use crate::metrics::PassResult;
+
+/// When a new ReservedIP that changed while its first pass added the
+/// finalizer is looked at again, if the change's watch event does not come first.
+const RETRY_CHANGED: Duration = Duration::from_millis(500);
 
 /// The finalizer that keeps a ReservedIP until its public IP is released.
 pub const FINALIZER: &str = "oci.k8s.logmein.com/reservedip";
@@ -62,11 +71,15 @@ async fn pass(
         .namespace()
         .ok_or_else(|| Error::Incomplete(rip.name_any()))?;
     let api: Api<ReservedIP> = Api::namespaced(ctx.client.clone(), &ns);
-    debug!(reservedip = %rip.name_any(), finalized = rip.finalizers().iter().any(|f| f == FINALIZER), "pass begins");
+    let finalized = rip.finalizers().iter().any(|f| f == FINALIZER);
+    debug!(reservedip = %rip.name_any(), finalized, "pass begins");
+    if !finalized && rip.meta().deletion_timestamp.is_none() {
+        return first_pass(rip, ctx, &api, failure).await;
+    }
     finalizer(&api, FINALIZER, rip, |event| async {
         match event {
             Finalizer::Apply(rip) => {
-                let (action, failed) = apply(&rip, ctx).await?;
+                let (action, failed) = apply(&rip, ctx, None).await?;
                 *failure.lock().unwrap_or_else(|e| e.into_inner()) = failed;
                 Ok(action)
             }
@@ -75,6 +88,55 @@ async fn pass(
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// The pass of a ReservedIP without the finalizer yet. kube's helper adds
+/// it and ends the pass, to go on when the watch brings the change back: a
+/// round trip per new ReservedIP before its first create (a tenth of a
+/// second at the start of a burst). Here it is added while the pass
+/// observes, and nothing is done in OCI before it is in place; its echo
+/// wakes no other pass. The patch names the resourceVersion the pass
+/// started from, so once it succeeds the object was as cached: its status
+/// too, which spares the fresh read of status a pass about to allocate
+/// makes otherwise.
+async fn first_pass(
+    rip: Arc<ReservedIP>,
+    ctx: &Context,
+    api: &Api<ReservedIP>,
+    failure: &Mutex<Option<String>>,
+) -> Result<Action, Error> {
+    let Some(version) = rip.resource_version() else {
+        return Err(Error::Incomplete(rip.name_any()));
+    };
+    let mut with_finalizer = (*rip).clone();
+    with_finalizer.finalizers_mut().push(FINALIZER.to_string());
+    ctx.own_writes
+        .remember_finalizer(&rip.uid().unwrap_or_default(), FINALIZER);
+    let patch = json!({
+        "metadata": {
+            // A precondition: refused (409) if the object changed since.
+            "resourceVersion": version,
+            "finalizers": with_finalizer.finalizers(),
+        }
+    });
+    let name = rip.name_any();
+    let added = async move {
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(Error::Kube)
+    };
+    let (action, failed) = match apply(&with_finalizer, ctx, Some(added.boxed())).await {
+        Err(Error::Kube(kube::Error::Api(e))) if e.code == 409 => {
+            // Changed since cached: the watch brings the change, and a
+            // pass over it right after this one.
+            debug!(reservedip = %rip.name_any(), "changed while its finalizer was added; again");
+            return Ok(Action::requeue(RETRY_CHANGED));
+        }
+        other => other?,
+    };
+    *failure.lock().unwrap_or_else(|e| e.into_inner()) = failed;
+    Ok(action)
 }
 
 pub fn error_policy(rip: Arc<ReservedIP>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -91,10 +153,28 @@ pub fn error_policy(rip: Arc<ReservedIP>, error: &Error, ctx: Arc<Context>) -> A
 
 /// Brings a ReservedIP to the state its spec asks for; with the reason of
 /// the failure it recorded in status, if any (for the metrics).
-async fn apply(rip: &ReservedIP, ctx: &Context) -> Result<(Action, Option<String>), Error> {
+/// `adding_finalizer`: a new ReservedIP's finalizer being added, on the
+/// condition that the object is as cached (awaited beside the observation,
+/// which then starts from the cached status; nothing is done before it is
+/// in place).
+async fn apply(
+    rip: &ReservedIP,
+    ctx: &Context,
+    adding_finalizer: Option<BoxFuture<'_, Result<(), Error>>>,
+) -> Result<(Action, Option<String>), Error> {
     let owner = ctx.owner(rip)?;
-    let status = starting_status(rip, ctx).await?;
-    let (obs, seen_at) = observe(ctx, rip, owner.clone(), status).await;
+    let (obs, seen_at) = match adding_finalizer {
+        None => {
+            let status = starting_status(rip, ctx).await?;
+            observe(ctx, rip, owner.clone(), status).await
+        }
+        Some(added) => {
+            let cached = rip.status.clone().unwrap_or_default();
+            let (observed, added) = tokio::join!(observe(ctx, rip, owner.clone(), cached), added);
+            added?;
+            observed
+        }
+    };
     let seen_at = seen_at.unwrap_or_else(Instant::now);
     if let PublicIpSeen::Found {
         ip,

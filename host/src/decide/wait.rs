@@ -225,12 +225,21 @@ impl Waits {
         let known = self.estimates.get(&w.state).copied();
         let version = known.map_or(0, |k| k.version) + 1;
         let estimate = match (w.missed_at, known) {
-            (Some(missed), _) => Estimate {
-                low: missed.min(found),
-                high: found,
-                first_look_finds: 0,
-                version,
-            },
+            (Some(missed), known) => {
+                // A done found late (its look waited for a shared listing, or
+                // its pass for a worker) bounds OCI's time loosely: what is
+                // known stays where it is tighter, while its bound is still
+                // above this miss. One at or below the miss is stale (OCI got
+                // slower).
+                let kept = known.filter(|k| k.high > missed);
+                let high = kept.map_or(found, |k| k.high.min(found));
+                Estimate {
+                    low: kept.map_or(missed, |k| k.low.max(missed)).min(high),
+                    high,
+                    first_look_finds: 0,
+                    version,
+                }
+            }
             (None, None) => Estimate {
                 low: Duration::ZERO,
                 high: found,
@@ -427,6 +436,32 @@ mod tests {
             waits.estimate(ASSIGNING).unwrap_or_default()
         };
         assert_eq!(after(50), after(1));
+    }
+
+    #[test]
+    fn a_done_found_late_keeps_a_tighter_bound() {
+        let mut waits = Waits::new(Duration::from_secs(2));
+        let t = Instant::now();
+        // Learned: 2.0 s found done, 1.9 s still changing.
+        waits.began("a", ASSIGNING, t);
+        waits.still("a", ASSIGNING, t + Duration::from_millis(1900));
+        waits.done("a", t + Duration::from_millis(2000));
+        let learned = waits.estimate(ASSIGNING);
+        assert_eq!(learned, Some(Duration::from_millis(2000)));
+        // The next one is missed at 1.5 s (woken early), then its look waits
+        // for a shared listing until 2.9 s: OCI did not get slower for that.
+        let t = t + Duration::from_secs(10);
+        waits.began("b", ASSIGNING, t);
+        waits.still("b", ASSIGNING, t + Duration::from_millis(1500));
+        waits.done("b", t + Duration::from_millis(2900));
+        assert_eq!(waits.estimate(ASSIGNING), learned);
+        // A miss past the known bound is news: OCI is slower now.
+        let t = t + Duration::from_secs(10);
+        waits.began("c", ASSIGNING, t);
+        waits.still("c", ASSIGNING, t + Duration::from_millis(2000));
+        waits.done("c", t + Duration::from_millis(2500));
+        // (between that miss and the find: looked at in the middle next)
+        assert_eq!(waits.estimate(ASSIGNING), Some(Duration::from_millis(2250)));
     }
 
     #[test]

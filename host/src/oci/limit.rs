@@ -256,6 +256,11 @@ pub struct Throttled<C> {
     reads: DefaultDirectRateLimiter,
     writes: DefaultDirectRateLimiter,
     writes_per_second: u32,
+    /// The write bucket's size.
+    write_burst: u32,
+    /// When the writes of the last bucket's worth of time began: what the
+    /// bucket lacks now (governor's limiter cannot be asked without taking).
+    recent_writes: Mutex<VecDeque<Instant>>,
     /// Writes waiting for a token now.
     writes_waiting: AtomicUsize,
     metrics: OciMetrics,
@@ -272,6 +277,8 @@ impl<C: OciNetwork> Throttled<C> {
                 Quota::per_second(limits.writes_per_second).allow_burst(limits.bucket()),
             ),
             writes_per_second: limits.writes_per_second.get(),
+            write_burst: limits.bucket().get(),
+            recent_writes: Mutex::default(),
             writes_waiting: AtomicUsize::new(0),
             metrics,
         })
@@ -300,6 +307,13 @@ impl<C: OciNetwork> Throttled<C> {
             // Counted while waiting, even if the caller gives up meanwhile.
             let _waiting = Counted::new(&self.writes_waiting);
             self.writes.until_ready().await;
+        }
+        {
+            let mut recent = self.recent_writes.lock().unwrap_or_else(|e| e.into_inner());
+            recent.push_back(Instant::now());
+            while recent.len() > self.write_burst as usize {
+                recent.pop_front();
+            }
         }
         self.metrics.waited("write", queued.elapsed());
         self.timed(operation, about, call).await
@@ -469,6 +483,37 @@ impl<C: OciNetwork> OciNetwork for Throttled<C> {
         let queued = u32::try_from(queued).unwrap_or(u32::MAX);
         Duration::from_secs(1) * queued / self.writes_per_second
     }
+
+    /// None while writes wait; else the bucket less the writes of the time
+    /// it takes to refill (close to what the limiter would let through).
+    fn writes_at_once(&self) -> usize {
+        if self.writes_waiting.load(Ordering::Relaxed) > 0 {
+            return 0;
+        }
+        let recent = self.recent_writes.lock().unwrap_or_else(|e| e.into_inner());
+        free_writes(
+            self.write_burst,
+            self.writes_per_second,
+            recent.iter(),
+            Instant::now(),
+        )
+    }
+}
+
+/// Writes a bucket of `burst` refilled at `per_second` lets through at
+/// `now`, after writes that began at `recent`: those of the time it takes
+/// to refill still count against it.
+fn free_writes<'a>(
+    burst: u32,
+    per_second: u32,
+    recent: impl Iterator<Item = &'a Instant>,
+    now: Instant,
+) -> usize {
+    let refill = Duration::from_secs(1) * burst / per_second.max(1);
+    let used = recent
+        .filter(|t| now.saturating_duration_since(**t) < refill)
+        .count();
+    (burst as usize).saturating_sub(used)
 }
 
 #[cfg(test)]
@@ -488,6 +533,21 @@ mod tests {
         assert_eq!(limits(10).bucket().get(), 9);
         assert_eq!(limits(5).bucket().get(), 4);
         assert_eq!(limits(1).bucket().get(), 1);
+    }
+
+    #[test]
+    fn writes_of_the_last_refill_count_against_the_bucket() {
+        let now = Instant::now();
+        let ago = |ms| now - Duration::from_millis(ms);
+        assert_eq!(free_writes(9, 10, [].iter(), now), 9, "at rest: all of it");
+        let burst: Vec<Instant> = (0..9).map(|_| ago(50)).collect();
+        assert_eq!(free_writes(9, 10, burst.iter(), now), 0, "just spent");
+        let spread = [ago(100), ago(500), ago(899), ago(900), ago(2000)];
+        assert_eq!(
+            free_writes(9, 10, spread.iter(), now),
+            6,
+            "refilled for 0.9 s"
+        );
     }
 
     fn failure(status: u16) -> OciResult<()> {

@@ -115,4 +115,12 @@ pub trait OciNetwork: Send + Sync {
     fn write_wait(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
+
+    /// How many writes asked for now would go at once: the client's burst
+    /// while no write waits for its rate limit, else 0 (`usize::MAX`: no
+    /// limit here). Not an OCI call: a read gathered for the writes that
+    /// follow it need not wait for more passes than can write at once.
+    fn writes_at_once(&self) -> usize {
+        usize::MAX
+    }
 }

@@ -191,13 +191,23 @@ impl TargetResolver {
         // writes of this gathering follow them without a gap.
         let wait = (queued_writes * 3 / 4).clamp(MIN_GATHER, MAX_GATHER);
         let listings = vnics.iter().map(|v| {
+            // The first of a burst begins once as many joined as can write
+            // at once: their writes go as soon as it is answered (time lost
+            // while the rate limit's bucket sits full is never made up),
+            // and the others, whose writes wait for the rate anyway, gather
+            // for the next (as long as the writes queued, or a while).
+            let at_once = match self.vnic_listings.in_flight(&v.vnic_id) {
+                false => self.oci.writes_at_once(),
+                true => 0,
+            };
+            let enough = if at_once == 0 { usize::MAX } else { at_once };
             let oci = Arc::clone(&self.oci);
             let filter = PrivateIpFilter::Vnic {
                 vnic_id: v.vnic_id.clone(),
             };
             let read =
                 move || async move { oci.list_private_ips(&filter).await.map(Arc::new) }.boxed();
-            self.vnic_listings.join(&v.vnic_id, wait, usize::MAX, read)
+            self.vnic_listings.join(&v.vnic_id, wait, enough, read)
         });
         let mut found = Vec::new();
         for listed in futures::future::join_all(listings).await {
