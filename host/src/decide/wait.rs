@@ -224,7 +224,13 @@ impl Waits {
             .clamp(MIN_WAIT, MAX_ESTIMATE);
         let known = self.estimates.get(&w.state).copied();
         let version = known.map_or(0, |k| k.version) + 1;
-        let estimate = match (w.missed_at, known) {
+        // A miss below what is known already (a pass woken early by
+        // something else) says nothing new: the transition teaches as if
+        // found at its first look, which is also how a faster OCI is noticed.
+        let missed_at = w
+            .missed_at
+            .filter(|missed| known.is_none_or(|k| *missed > k.low || k.high <= *missed));
+        let estimate = match (missed_at, known) {
             (Some(missed), known) => {
                 // A done found late (its look waited for a shared listing, or
                 // its pass for a worker) bounds OCI's time loosely: what is
@@ -462,6 +468,39 @@ mod tests {
         waits.done("c", t + Duration::from_millis(2500));
         // (between that miss and the find: looked at in the middle next)
         assert_eq!(waits.estimate(ASSIGNING), Some(Duration::from_millis(2250)));
+    }
+
+    #[test]
+    fn transitions_woken_early_still_follow_an_oci_that_got_faster() {
+        let mut waits = Waits::new(Duration::from_secs(2));
+        let mut t = Instant::now();
+        // OCI took 5 s for a while.
+        run(&mut waits, Duration::from_secs(5), 5);
+        let slow = waits.estimate(ASSIGNING).unwrap_or_default();
+        assert!(slow > Duration::from_secs(4), "{slow:?}");
+        // Now 2 s; every transition is also looked at 300 ms in (a pass
+        // woken by a pod change), which finds it changing.
+        let takes = Duration::from_secs(2);
+        t += Duration::from_secs(100);
+        for _ in 0..8 {
+            let began = t;
+            waits.began("a", ASSIGNING, began);
+            let mut at = began + Duration::from_millis(300);
+            loop {
+                let wait = waits.still("a", ASSIGNING, at);
+                at += wait;
+                if at - began >= takes {
+                    waits.done("a", at);
+                    break;
+                }
+            }
+            t = at + Duration::from_secs(1);
+        }
+        let now = waits.estimate(ASSIGNING).unwrap_or_default();
+        assert!(
+            now < Duration::from_millis(2600),
+            "still {now:?} after 8 transitions of 2 s"
+        );
     }
 
     #[test]
