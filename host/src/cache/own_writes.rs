@@ -51,16 +51,13 @@ impl OwnWrites {
         self.lock().remove(uid);
     }
 
-    /// Whether `rip`'s status is the last one this process wrote for it.
-    fn is_ours(&self, rip: &ReservedIP) -> bool {
+    /// What this process last wrote to `rip`: the hash of the status and
+    /// the finalizer it added.
+    fn ours(&self, rip: &ReservedIP) -> (Option<u64>, Option<String>) {
         let uid = rip.metadata.uid.as_deref().unwrap_or_default();
-        self.lock().get(uid).and_then(|w| w.status) == Some(status_hash(rip.status.as_ref()))
-    }
-
-    /// The finalizer this process added to `rip`, if it did.
-    fn our_finalizer(&self, rip: &ReservedIP) -> Option<String> {
-        let uid = rip.metadata.uid.as_deref().unwrap_or_default();
-        self.lock().get(uid).and_then(|w| w.finalizer.clone())
+        self.lock()
+            .get(uid)
+            .map_or((None, None), |w| (w.status, w.finalizer.clone()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Written>> {
@@ -81,14 +78,16 @@ impl OwnWrites {
             .hash(&mut h);
         // The finalizer this process added counts as there from the start:
         // the pass that added it went on at once. Its removal is news.
-        let ours = self.our_finalizer(rip);
+        let (our_status, our_finalizer) = self.ours(rip);
         let finalizers = rip.finalizers();
         finalizers
             .iter()
-            .filter(|f| Some(*f) != ours.as_ref())
+            .filter(|f| Some(*f) != our_finalizer.as_ref())
             .collect::<Vec<_>>()
             .hash(&mut h);
-        ours.is_some_and(|f| !finalizers.contains(&f)).hash(&mut h);
+        our_finalizer
+            .is_some_and(|f| !finalizers.contains(&f))
+            .hash(&mut h);
         meta.labels.hash(&mut h);
         meta.annotations.hash(&mut h);
         rip.owner_references()
@@ -101,10 +100,11 @@ impl OwnWrites {
             .unwrap_or_default()
             .hash(&mut h);
         // A status nobody wrote yet and one we wrote are both "no news".
-        let status = if rip.status.is_none() || self.is_ours(rip) {
+        let written = status_hash(rip.status.as_ref());
+        let status = if rip.status.is_none() || our_status == Some(written) {
             0
         } else {
-            status_hash(rip.status.as_ref())
+            written
         };
         status.hash(&mut h);
         h.finish()

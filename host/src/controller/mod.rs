@@ -125,7 +125,7 @@ pub async fn run(ctx: Arc<Context>, stop: impl Future<Output = ()> + Send + Sync
         .backoff(watch_backoff())
         .reflect(namespace_writer)
         .touched_objects();
-    let in_namespace = store.clone();
+    let store_in_namespace = store.clone();
     let synced_store = store.clone();
     let controller = controller
         .watches_stream(pods, move |pod| {
@@ -142,15 +142,7 @@ pub async fn run(ctx: Arc<Context>, stop: impl Future<Output = ()> + Send + Sync
                 .map(|r| ObjectRef::from_obj(&*r))
                 .collect::<Vec<_>>()
         })
-        .watches_stream(namespaces, move |ns| {
-            let name = ns.name_any();
-            in_namespace
-                .state()
-                .into_iter()
-                .filter(|r| r.namespace().as_deref() == Some(name.as_str()))
-                .map(|r| ObjectRef::from_obj(&*r))
-                .collect::<Vec<_>>()
-        })
+        .watches_stream(namespaces, move |ns| in_namespace(&store_in_namespace, &ns))
         // A changed policy is applied to every ReservedIP at once.
         .reconcile_all_on(ctx.policy.changes())
         // Bounded concurrency: a wave of thousands waits in the queue, not in
@@ -186,6 +178,24 @@ pub async fn run(ctx: Arc<Context>, stop: impl Future<Output = ()> + Send + Sync
         () = synced => {}
         () = crate::heap::return_freed_memory() => {}
     }
+}
+
+/// The objects of `store` in namespace `ns`: what a change of the
+/// namespace (a grant opened or closed) is applied to.
+pub(crate) fn in_namespace<K>(
+    store: &Store<K>,
+    ns: &PartialObjectMeta<Namespace>,
+) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    let name = ns.name_any();
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.namespace().as_deref() == Some(name.as_str()))
+        .map(|o| ObjectRef::from_obj(&*o))
+        .collect()
 }
 
 /// A pod watched as metadata, with its address when a ReservedIP may need

@@ -237,10 +237,13 @@ impl Waits {
                 // known stays where it is tighter, while its bound is still
                 // above this miss. One at or below the miss is stale (OCI got
                 // slower).
-                let kept = known.filter(|k| k.high > missed);
-                let high = kept.map_or(found, |k| k.high.min(found));
+                // (Past the filter above, a miss is above what is known as
+                // `low`: it is the new one.)
+                let high = known
+                    .filter(|k| k.high > missed)
+                    .map_or(found, |k| k.high.min(found));
                 Estimate {
-                    low: kept.map_or(missed, |k| k.low.max(missed)).min(high),
+                    low: missed.min(high),
                     high,
                     first_look_finds: 0,
                     version,

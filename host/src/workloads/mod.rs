@@ -42,10 +42,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::api::crd::ReservedIP;
@@ -140,20 +139,6 @@ fn namespace_changes(
     watcher(namespaces, watcher::Config::default().any_semantic())
         .backoff(crate::controller::watch_backoff())
         .touched_objects()
-}
-
-/// The objects of `store` in namespace `ns`.
-fn in_namespace<K>(store: &Store<K>, ns: &PartialObjectMeta<Namespace>) -> Vec<ObjectRef<K>>
-where
-    K: kube::Resource<DynamicType = ()> + Clone,
-{
-    let name = ns.name_any();
-    store
-        .state()
-        .into_iter()
-        .filter(|o| o.namespace().as_deref() == Some(name.as_str()))
-        .map(|o| ObjectRef::from_obj(&*o))
-        .collect()
 }
 
 /// Whether the operator may create ReservedIPs for workloads of `ns`; the

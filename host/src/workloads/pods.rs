@@ -65,7 +65,7 @@ pub(super) async fn run(ctx: Arc<Context>, statefulsets: Store<StatefulSet>) {
         })
         // A namespace opted in (or out) is applied to its pods at once.
         .watches_stream(namespaces, move |ns| {
-            super::in_namespace(&in_namespace, &ns)
+            crate::controller::in_namespace(&in_namespace, &ns)
         })
         .run(reconcile, error_policy, shared)
         .for_each(|res| async move {

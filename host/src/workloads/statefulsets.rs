@@ -77,7 +77,7 @@ pub(super) async fn run(
             Some(ObjectRef::<StatefulSet>::new(&sts).within(&rip.namespace()?))
         })
         .watches_stream(namespaces, move |ns| {
-            super::in_namespace(&in_namespace, &ns)
+            crate::controller::in_namespace(&in_namespace, &ns)
         })
         .run(reconcile, error_policy, shared)
         .for_each(|res| async move {
