@@ -121,8 +121,8 @@ pub struct RunConfig {
     #[arg(long, env = "OCI_WRITES_PER_SECOND", default_value_t = 20)]
     pub oci_writes_per_second: u32,
 
-    /// Burst allowed above those rates: OCI's (the client keeps one
-    /// request of headroom below it).
+    /// Burst allowed above those rates: OCI's (the client keeps 25 ms of
+    /// its rate as headroom below it, for jitter on the way to OCI).
     #[arg(long, env = "OCI_BURST", default_value_t = 5)]
     pub oci_burst: u32,
 

@@ -35,18 +35,55 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The bucket this client's limiter starts with: one request below
-    /// `burst`, OCI's. OCI's bucket and ours fill on different clocks and
-    /// requests reach OCI with jitter, so a client spending the whole burst
-    /// and then exactly the rate sees a request arrive before OCI has a
-    /// token for it now and then (the benchmark saw 1 in 58 answered 429 in
-    /// a burst of 50, and a throttled create costs a retry after a backoff).
-    /// One request of headroom absorbs a period of jitter for one period's
-    /// delay, once.
-    pub fn bucket(&self) -> NonZeroU32 {
-        NonZeroU32::new(self.burst.get() - 1).unwrap_or(NonZeroU32::MIN)
+    /// The bucket of this client's limiter for a rate of `per_second`, in
+    /// cells of [`CELLS`] to a request: OCI's `burst` less the requests of
+    /// [`JITTER`] at that rate, and at least one request. OCI's bucket and
+    /// ours fill on different clocks (OCI's from when a request arrives,
+    /// ours from when it leaves), and requests reach OCI with jitter: a
+    /// client spending the whole burst and then exactly the rate sees a
+    /// request arrive before OCI has a token for it now and then (the
+    /// benchmark saw 1 in 58 answered 429 in a burst of 50 without headroom,
+    /// and a throttled create costs a retry after a backoff). The headroom
+    /// lets a request arrive up to `JITTER` early; it delays the writes of
+    /// a burst past the bucket by that much (a whole request of headroom,
+    /// as before, delayed them by a whole period: 100 ms at 10 per second).
+    pub fn bucket_cells(&self, per_second: NonZeroU32) -> NonZeroU32 {
+        let headroom = (u64::from(per_second.get()) * u64::from(CELLS) * JITTER.as_millis() as u64)
+            .div_ceil(1000);
+        let cells = (u64::from(self.burst.get()) * u64::from(CELLS))
+            .saturating_sub(headroom)
+            .clamp(u64::from(CELLS), u64::from(u32::MAX));
+        NonZeroU32::new(cells as u32).unwrap_or(NonZeroU32::MIN)
+    }
+
+    /// The limiter's quota for `per_second`: one cell every
+    /// 1 / (`per_second` × `CELLS`) seconds, [`Self::bucket_cells`] at once.
+    fn quota(&self, per_second: NonZeroU32) -> Quota {
+        let cells_per_second = u64::from(per_second.get()) * u64::from(CELLS);
+        let period = Duration::from_nanos((1_000_000_000 / cells_per_second).max(1));
+        Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(per_second))
+            .allow_burst(self.bucket_cells(per_second))
+    }
+
+    /// How many writes the write bucket holds at once (whole requests).
+    fn write_bucket(&self) -> u32 {
+        (self.bucket_cells(self.writes_per_second).get() / CELLS).max(1)
     }
 }
+
+/// Cells of the limiters' buckets per request: fine enough for a headroom
+/// of a fraction of a request.
+const CELLS: u32 = 100;
+/// How early a request may reach OCI, compared with when this client's
+/// limiter let it go, and still find OCI's bucket holding a token for it
+/// (the headroom of [`Limits::bucket_cells`]).
+const JITTER: Duration = Duration::from_millis(25);
+/// One request, in cells.
+const REQUEST: NonZeroU32 = match NonZeroU32::new(CELLS) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
 
 impl Default for Limits {
     /// OCI's own cloud-controller-manager's client-side limits: 20 QPS, burst 5.
@@ -270,14 +307,10 @@ impl<C: OciNetwork> Throttled<C> {
     pub fn new(inner: C, limits: Limits, metrics: OciMetrics) -> Arc<Self> {
         Arc::new(Self {
             inner,
-            reads: RateLimiter::direct(
-                Quota::per_second(limits.reads_per_second).allow_burst(limits.bucket()),
-            ),
-            writes: RateLimiter::direct(
-                Quota::per_second(limits.writes_per_second).allow_burst(limits.bucket()),
-            ),
+            reads: RateLimiter::direct(limits.quota(limits.reads_per_second)),
+            writes: RateLimiter::direct(limits.quota(limits.writes_per_second)),
             writes_per_second: limits.writes_per_second.get(),
-            write_burst: limits.bucket().get(),
+            write_burst: limits.write_bucket(),
             recent_writes: Mutex::default(),
             writes_waiting: AtomicUsize::new(0),
             metrics,
@@ -291,7 +324,7 @@ impl<C: OciNetwork> Throttled<C> {
         call: impl Future<Output = OciResult<T>>,
     ) -> OciResult<T> {
         let queued = Instant::now();
-        self.reads.until_ready().await;
+        take(&self.reads).await;
         self.metrics.waited("read", queued.elapsed());
         self.timed(operation, about, call).await
     }
@@ -306,7 +339,7 @@ impl<C: OciNetwork> Throttled<C> {
         {
             // Counted while waiting, even if the caller gives up meanwhile.
             let _waiting = Counted::new(&self.writes_waiting);
-            self.writes.until_ready().await;
+            take(&self.writes).await;
         }
         {
             let mut recent = self.recent_writes.lock().unwrap_or_else(|e| e.into_inner());
@@ -331,6 +364,14 @@ impl<C: OciNetwork> Throttled<C> {
             .record(operation, about, began.elapsed(), &result);
         result
     }
+}
+
+/// Waits until `limiter` lets one request go.
+async fn take(limiter: &DefaultDirectRateLimiter) {
+    // Every bucket holds one request at least (`Limits::bucket_cells`), so
+    // the request always fits; were it not to, it would go unlimited rather
+    // than never.
+    let _fits = limiter.until_n_ready(REQUEST).await;
 }
 
 /// One caller counted in a gauge while it lives (writes waiting for a
@@ -522,17 +563,53 @@ mod tests {
     use super::*;
     use crate::oci::OciError;
 
-    #[test]
-    fn the_bucket_keeps_one_request_of_headroom_below_ocis_burst() {
+    fn limits(writes_per_second: u32, burst: u32) -> Limits {
         let n = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
-        let limits = |burst| Limits {
+        Limits {
             reads_per_second: n(50),
-            writes_per_second: n(10),
+            writes_per_second: n(writes_per_second),
             burst: n(burst),
-        };
-        assert_eq!(limits(10).bucket().get(), 9);
-        assert_eq!(limits(5).bucket().get(), 4);
-        assert_eq!(limits(1).bucket().get(), 1);
+        }
+    }
+
+    #[test]
+    fn the_bucket_keeps_the_jitter_of_headroom_below_ocis_burst() {
+        let n = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
+        // 25 ms at 10 per second: a quarter of a request.
+        assert_eq!(limits(10, 10).bucket_cells(n(10)).get(), 975);
+        assert_eq!(limits(10, 10).write_bucket(), 9);
+        // At 20 per second (the default) half a request, at 50 more than one.
+        assert_eq!(limits(20, 5).bucket_cells(n(20)).get(), 450);
+        assert_eq!(limits(10, 10).bucket_cells(n(50)).get(), 875);
+        // Never less than one request, or a request could never go.
+        assert_eq!(limits(10, 1).bucket_cells(n(10)).get(), 100);
+        assert_eq!(limits(10, 1).write_bucket(), 1);
+    }
+
+    #[test]
+    fn past_the_bucket_requests_go_at_the_rate_a_jitter_behind() {
+        use governor::clock::FakeRelativeClock;
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::direct_with_clock(
+            limits(10, 10).quota(limits(10, 10).writes_per_second),
+            clock.clone(),
+        );
+        let go = || matches!(limiter.check_n(REQUEST), Ok(Ok(())));
+        for i in 0..9 {
+            assert!(go(), "request {i} of the bucket goes at once");
+        }
+        assert!(!go(), "the tenth waits for the headroom");
+        clock.advance(Duration::from_millis(24));
+        assert!(!go(), "not before 25 ms");
+        clock.advance(Duration::from_millis(1));
+        assert!(
+            go(),
+            "the tenth goes 25 ms after the burst (100 ms with a whole request of headroom)"
+        );
+        assert!(!go());
+        clock.advance(Duration::from_millis(100));
+        assert!(go(), "then one every 100 ms");
+        assert!(!go());
     }
 
     #[test]
