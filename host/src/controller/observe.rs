@@ -9,7 +9,7 @@ use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{GetParams, ListParams};
+use kube::api::ListParams;
 use kube::core::Selector;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
@@ -27,7 +27,6 @@ use crate::decide::{
     Failure, How, Observation, PublicIpSeen, Read, ResolvedTarget, Target, what_to_read,
 };
 use crate::oci::OciError;
-use crate::resolve::usable_pod_ip;
 
 /// Observes `rip`, starting from `status`; also says when the read that saw
 /// its public IP began (the moment a transition was seen in progress or
@@ -318,7 +317,7 @@ async fn target(
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let pod = if let Some(pod_name) = &a.pod_name {
-        match read_pod(&pods, pod_name).await {
+        match pods.get_opt(pod_name).await {
             Ok(Some(p)) => p,
             Ok(None) => {
                 return absent(
@@ -371,27 +370,6 @@ async fn target(
         .resolve_pod(&pod, node.as_ref(), known.as_ref())
         .await?;
     Ok((target, Some(pod)))
-}
-
-/// The pod `name`, from the API server's watch cache when it has the pod
-/// running on a node with an address (no etcd read: in a burst, every pass
-/// reads its pod at once), else from etcd (the cache of pods may trail the
-/// ReservedIP that named a pod created a moment before). A cached pod is
-/// never older than a pod event this process has seen (the watch is served
-/// by the same cache); a change still on its way brings its own pass, as a
-/// change right after a read from etcd would.
-async fn read_pod(pods: &Api<Pod>, name: &str) -> kube::Result<Option<Pod>> {
-    match pods.get_with(name, &GetParams::any()).await {
-        Ok(pod) if usable_pod_ip(&pod).is_ok() && on_node(&pod) => return Ok(Some(pod)),
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
-        Err(e) => return Err(e),
-    }
-    pods.get_opt(name).await
-}
-
-fn on_node(pod: &Pod) -> bool {
-    pod.spec.as_ref().is_some_and(|s| s.node_name.is_some())
 }
 
 /// The pod a `podSelector` IP should be on (`decide::floating`), or why
