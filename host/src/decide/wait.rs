@@ -323,6 +323,14 @@ mod tests {
             .collect()
     }
 
+    /// One transition begun at `t`, seen still changing after `missed_ms`
+    /// and done after `found_ms`.
+    fn learn_one(waits: &mut Waits, t: Instant, missed_ms: u64, found_ms: u64) {
+        waits.began("a", ASSIGNING, t);
+        waits.still("a", ASSIGNING, t + Duration::from_millis(missed_ms));
+        waits.done("a", t + Duration::from_millis(found_ms));
+    }
+
     #[test]
     fn after_oci_changes_its_time_a_few_transitions_relearn_it() {
         // The benchmark's sweep: 5 transitions at each time, one after
@@ -461,9 +469,7 @@ mod tests {
         let mut waits = Waits::new(Duration::from_secs(2));
         let t = Instant::now();
         // Learned: 2.0 s found done, 1.9 s still changing.
-        waits.began("a", ASSIGNING, t);
-        waits.still("a", ASSIGNING, t + Duration::from_millis(1900));
-        waits.done("a", t + Duration::from_millis(2000));
+        learn_one(&mut waits, t, 1900, 2000);
         let learned = waits.estimate(ASSIGNING);
         assert_eq!(learned, Some(Duration::from_millis(2000)));
         // The next one is missed at 1.5 s (woken early), then its look waits
@@ -520,10 +526,7 @@ mod tests {
         // Learned in a burst (a find timed by a shared listing): still
         // changing at 1.95 s, done at 2.134 s. OCI takes 2 s.
         let mut waits = Waits::new(Duration::from_secs(2));
-        let t = Instant::now();
-        waits.began("a", ASSIGNING, t);
-        waits.still("a", ASSIGNING, t + Duration::from_millis(1950));
-        waits.done("a", t + Duration::from_millis(2134));
+        learn_one(&mut waits, Instant::now(), 1950, 2134);
         let seen = run(&mut waits, Duration::from_secs(2), 20);
         let looks: u32 = seen.iter().map(|(_, l)| l).sum();
         assert!(looks <= 30, "{looks} looks for 20 transitions");
