@@ -13,8 +13,9 @@
 //!   tolerated ([`tolerance`]: a tenth of the time, [`MIN_STEP`] at least),
 //!   else at its middle: a find there lowers `high`, a miss raises `low`, so
 //!   a few transitions halve a wide interval down to a narrow one;
-//! - found still changing below `high`: the next look is at `high` (one more
-//!   read, and late by at most what is left of the interval);
+//! - found still changing below `high`: the next look is at `high` when a
+//!   look there could only be a little late (within twice the tolerance),
+//!   else halfway to it (a wide interval, after a first transition);
 //! - found still changing at or past `high` (or with nothing learned): the
 //!   time spent triples at each look below [`TRIPLE_BELOW`], grows by half after,
 //!   so an OCI much slower than usual costs few reads, up to the longest wait
