@@ -47,7 +47,7 @@ impl Limits {
     /// lets a request arrive up to `JITTER` early; it delays the writes of
     /// a burst past the bucket by that much (a whole request of headroom,
     /// as before, delayed them by a whole period: 100 ms at 10 per second).
-    pub fn bucket_cells(&self, per_second: NonZeroU32) -> NonZeroU32 {
+    fn bucket_cells(&self, per_second: NonZeroU32) -> NonZeroU32 {
         let headroom = (u64::from(per_second.get()) * u64::from(CELLS) * JITTER.as_millis() as u64)
             .div_ceil(1000);
         let cells = (u64::from(self.burst.get()) * u64::from(CELLS))
@@ -61,6 +61,8 @@ impl Limits {
     fn quota(&self, per_second: NonZeroU32) -> Quota {
         let cells_per_second = u64::from(per_second.get()) * u64::from(CELLS);
         let period = Duration::from_nanos((1_000_000_000 / cells_per_second).max(1));
+        // `with_period` refuses only a zero period, which `max(1)` rules out;
+        // the fallback (whole requests, not cells) is never taken.
         Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(per_second))
             .allow_burst(self.bucket_cells(per_second))
