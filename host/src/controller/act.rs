@@ -30,8 +30,12 @@ pub async fn act(ctx: &Context, rip: &ReservedIP, plan: &Plan) -> Result<Outcome
             if let Some(marker) = marker {
                 // Once the marker is in status, a crash after the create is
                 // recovered by the same token or by our tags, never by a second IP.
+                // In its turn (`Context::marker_turn`).
+                let asked = std::time::Instant::now();
+                let turn = ctx.marker_turn().await;
                 status::write(ctx, rip, marker).await.map_err(MarkerError)?;
-                tracing::debug!(reservedip = %rip.name_any(), "allocation marker written");
+                drop(turn);
+                tracing::debug!(reservedip = %rip.name_any(), took_ms = asked.elapsed().as_millis(), "allocation marker written");
             }
             ctx.oci.create_public_ip(details, token).await
         }

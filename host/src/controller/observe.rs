@@ -317,7 +317,19 @@ async fn target(
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let pod = if let Some(pod_name) = &a.pod_name {
-        match pods.get_opt(pod_name).await {
+        let asked = Instant::now();
+        let read = if status.public_ip_id.is_none() {
+            // A new ReservedIP's: counted from now, so a lookup under way
+            // knows this one follows (`TargetResolver::private_ips_at`), and
+            // in its turn (`Context::arrival_turn`).
+            let _looking_up = ctx.resolver.pod_lookup();
+            let _turn = ctx.arrival_turn().await;
+            pods.get_opt(pod_name).await
+        } else {
+            pods.get_opt(pod_name).await
+        };
+        debug!(pod = %pod_name, took_ms = asked.elapsed().as_millis(), "pod read");
+        match read {
             Ok(Some(p)) => p,
             Ok(None) => {
                 return absent(

@@ -121,10 +121,14 @@ async fn first_pass(
     });
     let name = rip.name_any();
     let added = async move {
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
-            .map_err(Error::Kube)
+        let asked = Instant::now();
+        // In its turn, like the pod read (`Context::arrival_turn`).
+        let _turn = ctx.arrival_turn().await;
+        let patched = api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await;
+        debug!(reservedip = %name, took_ms = asked.elapsed().as_millis(), "finalizer added");
+        patched.map(|_| ()).map_err(Error::Kube)
     };
     let (action, failed) = match apply(&with_finalizer, ctx, Some(added.boxed())).await {
         Err(Error::Kube(kube::Error::Api(e))) if e.code == 409 => {

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,9 @@ pub struct TargetResolver {
     vnic_listings: Gather<Result<Arc<Vec<PrivateIp>>, OciError>>,
     /// Pods being looked up now.
     resolving: AtomicUsize,
+    /// New ReservedIPs' pods being read (or waiting for their turn), whose
+    /// lookups follow.
+    reading: AtomicUsize,
 }
 
 impl TargetResolver {
@@ -80,7 +83,14 @@ impl TargetResolver {
             node_ips: Mutex::default(),
             vnic_listings: Gather::default(),
             resolving: AtomicUsize::new(0),
+            reading: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a new ReservedIP's pod read while the guard lives: its lookup
+    /// follows, so a lookup under way then is not alone.
+    pub(crate) fn pod_lookup(&self) -> Counted<'_> {
+        Counted::new(&self.reading)
     }
 
     /// The target of a pod. `known` is what status recorded last time: the
@@ -178,7 +188,8 @@ impl TargetResolver {
     ) -> Result<Vec<PrivateIp>, OciError> {
         let me = Counted::new(&self.resolving);
         let queued_writes = self.oci.write_wait();
-        if vnics.is_empty() || (me.others == 0 && queued_writes.is_zero()) {
+        let coming = self.reading.load(Ordering::Relaxed);
+        if vnics.is_empty() || (me.others == 0 && coming == 0 && queued_writes.is_zero()) {
             return self
                 .oci
                 .list_private_ips(&PrivateIpFilter::AddressInSubnet {
@@ -196,8 +207,10 @@ impl TargetResolver {
             // while the rate limit's bucket sits full is never made up),
             // and the others, whose writes wait for the rate anyway, gather
             // for the next (as long as the writes queued, or a while).
+            // (No more than are known to come: this pass and the new
+            // ReservedIPs' pods being read.)
             let at_once = match self.vnic_listings.in_flight(&v.vnic_id) {
-                false => self.oci.writes_at_once(),
+                false => self.oci.writes_at_once().min(coming + 1),
                 true => 0,
             };
             let enough = if at_once == 0 { usize::MAX } else { at_once };
