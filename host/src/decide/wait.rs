@@ -68,6 +68,8 @@ struct Watching {
     /// (many transitions watched together, all tested against the same
     /// estimate, teach once, not once each).
     tested: u64,
+    /// When its first look was due, after `began`.
+    first: Duration,
     /// When its next look is due.
     due: Instant,
     /// A look at it is under way (it joined a shared listing).
@@ -132,6 +134,7 @@ impl Waits {
             began: now,
             missed_at: None,
             tested: self.estimates.get(&state).map_or(0, |e| e.version),
+            first,
             due: now + first,
             looking: false,
         };
@@ -265,8 +268,14 @@ impl Waits {
             },
             (None, Some(known)) => {
                 // Timed by an estimate another transition has improved on
-                // since: says nothing new.
-                if w.tested != known.version {
+                // since, or found by a look that came later than its first
+                // look was due (it waited for a shared listing that waited
+                // for others, or its pass for a worker): says nothing new.
+                // (Counted as found at the first look, such finds, common in
+                // a burst, lowered `low` again and again: probes far below
+                // OCI's time, and the burst's last transition looked at with
+                // them.)
+                if w.tested != known.version || found > w.first + MIN_STEP {
                     return;
                 }
                 let finds = known.first_look_finds + 1;
@@ -463,6 +472,26 @@ mod tests {
             waits.estimate(ASSIGNING).unwrap_or_default()
         };
         assert_eq!(after(50), after(1));
+    }
+
+    #[test]
+    fn finds_by_looks_that_came_late_teach_nothing() {
+        // Learned: still changing at 1.9 s, done at 2.0 s; then found at
+        // the first look twice (the next first look probes).
+        let mut waits = Waits::new(Duration::from_secs(2));
+        let t = Instant::now();
+        learn_one(&mut waits, t, 1900, 2000);
+        run(&mut waits, Duration::from_secs(2), 2);
+        let before = waits.estimate(ASSIGNING);
+        // A burst: each transition's first look waits for a shared listing
+        // that begins a second later, and finds it done.
+        let t = t + Duration::from_secs(60);
+        for i in 0..20u32 {
+            let began = t + Duration::from_millis(100) * i;
+            let first = waits.began("a", ASSIGNING, began);
+            waits.done("a", began + first + Duration::from_secs(1));
+        }
+        assert_eq!(waits.estimate(ASSIGNING), before);
     }
 
     #[test]
