@@ -319,9 +319,9 @@ async fn target(
     let pod = if let Some(pod_name) = &a.pod_name {
         let asked = Instant::now();
         let read = if status.public_ip_id.is_none() {
-            // A new ReservedIP's: counted from now, so a lookup under way
-            // knows this one follows (`TargetResolver::private_ips_at`), and
-            // in its turn (`Context::arrival_turn`).
+            // A new ReservedIP's: counted from now, so a VNIC listing
+            // gathering knows this one may join (`TargetResolver::private_ips_at`),
+            // and in its turn (`Context::arrival_turn`).
             let _looking_up = ctx.resolver.pod_lookup();
             let _turn = ctx.arrival_turn().await;
             pods.get_opt(pod_name).await
