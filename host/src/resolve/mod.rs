@@ -203,9 +203,8 @@ impl TargetResolver {
         let wait = (queued_writes * 3 / 4).clamp(MIN_GATHER, MAX_GATHER);
         // New ReservedIPs' pods being read. (Not counted above: whether a
         // pod being read has its address yet, and a lookup follows, is not
-        // known. Counted there, a pass alone went for the VNIC's listing,
-        // two pages in the benchmark, where one by address would do: the
-        // StatefulSet's creation cost 18 ListPrivateIps instead of 9.)
+        // known; counted there, a pass alone would list the whole VNIC,
+        // two pages in the benchmark, where one call by address does.)
         let coming = self.reading.load(Ordering::Relaxed);
         let listings = vnics.iter().map(|v| {
             // The first of a burst begins once as many joined as can write
