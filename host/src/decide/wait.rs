@@ -25,7 +25,9 @@
 //!   middle of the interval, however narrow (else a `high` up to a tenth
 //!   above OCI's time would stay there), and from the third find in a row
 //!   `low` is lowered by 10%, then twice as much at each further one (up to
-//!   80%), which reopens the interval below `high` for the search above.
+//!   80%), which reopens the interval below `high` for the search above;
+//!   a find by a look that came later than its first look was due (it
+//!   waited for a shared listing, or its pass for a worker) teaches nothing.
 //!
 //! Without history the first look comes after [`FIRST_GUESS`]. Steady, a
 //! transition is seen within a few hundredths of its time after it ends
