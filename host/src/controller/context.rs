@@ -106,21 +106,22 @@ pub struct Context {
     /// What `/metrics` serves (`crate::metrics`).
     pub metrics: Arc<Metrics>,
     /// New ReservedIPs' first requests to the API server under way (see
-    /// [`ARRIVALS_AT_ONCE`]).
+    /// [`TURNS_AT_ONCE`]).
     arrivals: Semaphore,
     /// Allocation markers being written (see [`Self::marker_turn`]).
     markers: Semaphore,
 }
 
 /// How many new ReservedIPs' first requests (the finalizer, the pod read)
-/// go to the API server at once. A burst's passes all start together: a
+/// go to the API server at once; and, in a queue of their own, how many
+/// allocation markers (`Context::marker_turn`). A burst's passes all start together: a
 /// hundred requests at once on the benchmark's control plane were all
 /// answered together, 130-320 ms later (median per burst of 50). In turns,
 /// in arrival order (tokio's semaphore is fair), the first passes, whose
 /// creates go first, are answered first (the tenth pod read 0.06-0.17 s
 /// into a burst), and the later ones, whose creates wait for the write
 /// rate anyway, follow. Also less at once for an API server under load.
-const ARRIVALS_AT_ONCE: usize = 8;
+const TURNS_AT_ONCE: usize = 8;
 
 impl Context {
     pub fn new(
@@ -170,8 +171,8 @@ impl Context {
             metrics,
             settings,
             namespaces: OnceLock::new(),
-            arrivals: Semaphore::new(ARRIVALS_AT_ONCE),
-            markers: Semaphore::new(ARRIVALS_AT_ONCE),
+            arrivals: Semaphore::new(TURNS_AT_ONCE),
+            markers: Semaphore::new(TURNS_AT_ONCE),
         })
     }
 
@@ -209,7 +210,7 @@ impl Context {
     }
 
     /// Waits for a new ReservedIP's turn to send a first request (see
-    /// [`ARRIVALS_AT_ONCE`]); the turn lasts as long as the permit.
+    /// [`TURNS_AT_ONCE`]); the turn lasts as long as the permit.
     pub async fn arrival_turn(&self) -> Option<SemaphorePermit<'_>> {
         // Never closed: `None` cannot happen, and would only mean no wait.
         self.arrivals.acquire().await.ok()

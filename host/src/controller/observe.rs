@@ -318,14 +318,16 @@ async fn target(
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let pod = if let Some(pod_name) = &a.pod_name {
         let asked = Instant::now();
-        let read = if status.public_ip_id.is_none() {
+        let read = {
             // A new ReservedIP's: counted from now, so a VNIC listing
             // gathering knows this one may join (`TargetResolver::private_ips_at`),
             // and in its turn (`Context::arrival_turn`).
-            let _looking_up = ctx.resolver.pod_lookup();
-            let _turn = ctx.arrival_turn().await;
-            pods.get_opt(pod_name).await
-        } else {
+            let new_ip = status.public_ip_id.is_none();
+            let _looking_up = new_ip.then(|| ctx.resolver.pod_lookup());
+            let _turn = match new_ip {
+                true => ctx.arrival_turn().await,
+                false => None,
+            };
             pods.get_opt(pod_name).await
         };
         debug!(pod = %pod_name, took_ms = asked.elapsed().as_millis(), "pod read");
