@@ -90,10 +90,11 @@ impl<T: Clone + Send + Sync + 'static> Gather<T> {
     /// enough passes joined. `enough`: how many passes this one expects to
     /// join from now on, itself included (the fewest any joiner expects
     /// counts: the last to come knows best that no one else will). `read`
-    /// makes the call (only the first joiner's is used).
+    /// makes the call (only the first joiner's is used), told how many
+    /// joined: one alone may have a cheaper read of its own.
     pub fn join<F>(&self, key: &str, wait: Duration, enough: usize, read: F) -> Gathered<T>
     where
-        F: FnOnce() -> BoxFuture<'static, T> + Send + 'static,
+        F: FnOnce(usize) -> BoxFuture<'static, T> + Send + 'static,
     {
         let mut pending = lock(&self.pending);
         if let Some(p) = pending.get_mut(key) {
@@ -130,7 +131,7 @@ impl<T: Clone + Send + Sync + 'static> Gather<T> {
                 };
                 debug!(%key, joined, enough, gathered_ms = asked.elapsed().as_millis(), "gathered read begins");
                 let _in_flight = InFlight::new(&in_flight, &key);
-                read().await
+                read(joined).await
             }
             .boxed()
             .shared()
@@ -174,9 +175,9 @@ mod tests {
     /// when it began.
     fn counting(
         calls: &Arc<AtomicUsize>,
-    ) -> impl FnOnce() -> BoxFuture<'static, (usize, Instant)> + Send + use<> {
+    ) -> impl FnOnce(usize) -> BoxFuture<'static, (usize, Instant)> + Send + use<> {
         let calls = Arc::clone(calls);
-        move || {
+        move |_| {
             async move {
                 let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
                 let began = Instant::now();
@@ -248,6 +249,20 @@ mod tests {
         let (a, b) = tokio::join!(first, second);
         assert_eq!((a.0, b.0), (1, 1));
         assert!(a.1 - start < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_read_is_told_how_many_joined() {
+        let gather = Gather::<usize>::default();
+        let told = |joined| async move { joined }.boxed();
+        let wait = Duration::from_millis(100);
+        // Alone until its wait is over.
+        assert_eq!(gather.join("vnic", wait, 10, told).await, 1);
+        // Three.
+        let reads: Vec<_> = (0..3)
+            .map(|_| gather.join("vnic", wait, 10, told))
+            .collect();
+        assert_eq!(futures::future::join_all(reads).await, vec![3, 3, 3]);
     }
 
     #[tokio::test(start_paused = true)]

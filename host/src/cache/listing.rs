@@ -147,7 +147,10 @@ impl IpListing {
         let read = {
             let oci = Arc::clone(oci);
             let query = ListPublicIpsQuery::region(compartment_id);
-            move || {
+            // (Alone after all, it still lists: as cheap as a read of its
+            // IP while the compartment fits in a page, and it refreshes the
+            // listing the IPs at rest are looked up in.)
+            move |_joined| {
                 async move {
                     let began = Instant::now();
                     let ips = oci.list_public_ips(&query).await?;

@@ -180,7 +180,8 @@ impl TargetResolver {
     /// other pods are being looked up too, or writes wait for the rate limit
     /// (a burst), the VNICs' listings are gathered, for about as long as the
     /// write that follows would wait anyway: one listing then answers for
-    /// every pod on the VNIC that asked before it began.
+    /// every pod on the VNIC that asked before it began (one that no other
+    /// pass joined reads by address after all).
     async fn private_ips_at(
         &self,
         ip: &str,
@@ -220,11 +221,30 @@ impl TargetResolver {
             };
             let enough = if at_once == 0 { usize::MAX } else { at_once };
             let oci = Arc::clone(&self.oci);
-            let filter = PrivateIpFilter::Vnic {
-                vnic_id: v.vnic_id.clone(),
+            let vnic_id = v.vnic_id.clone();
+            let alone = PrivateIpFilter::AddressInSubnet {
+                subnet_id: subnet_id.to_string(),
+                ip_address: ip.to_string(),
             };
-            let read =
-                move || async move { oci.list_private_ips(&filter).await.map(Arc::new) }.boxed();
+            let read = move |joined| {
+                async move {
+                    if joined != 1 {
+                        let filter = PrivateIpFilter::Vnic { vnic_id };
+                        return oci.list_private_ips(&filter).await.map(Arc::new);
+                    }
+                    // No other pass joined after all (a straggler of a
+                    // burst): one call by address rather than the VNIC's
+                    // pages, kept to this VNIC like the listing would be.
+                    let found = oci.list_private_ips(&alone).await?;
+                    Ok(Arc::new(
+                        found
+                            .into_iter()
+                            .filter(|p| p.vnic_id.as_deref() == Some(vnic_id.as_str()))
+                            .collect(),
+                    ))
+                }
+                .boxed()
+            };
             self.vnic_listings.join(&v.vnic_id, wait, enough, read)
         });
         let mut found = Vec::new();
@@ -477,3 +497,6 @@ fn absent(reason: &'static str, message: String) -> Target {
 fn refused(reason: &'static str, message: String) -> Target {
     Target::Refused { reason, message }
 }
+
+#[cfg(test)]
+mod tests;
