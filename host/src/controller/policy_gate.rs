@@ -48,24 +48,11 @@ pub async fn consult(
         return Ok(gate);
     }
     let input = ReservedIpInput::new(rip, labels)?;
-
-    let tags = engine.tag_defaults(&input).await?;
-    add_verdicts(&mut gate.verdicts, "tagDefaults", &tags.verdicts);
-    match tags.outcome {
-        TagOutcome::Tags(t) => gate.tags = t,
-        TagOutcome::Deny(d) => gate.refused = Some((d.policy, d.reason)),
-    }
-    if !allocated && rip.spec.public_ipv4_address.is_none() {
-        let pool = engine.select_pool(&input, &AllowedPools::Any).await?;
-        add_verdicts(&mut gate.verdicts, "pool", &pool.verdicts);
-        match pool.outcome {
-            PoolOutcome::Keep => {}
-            PoolOutcome::Use(p) => gate.pool = Some(p),
-            PoolOutcome::Deny(d) => gate.refused = gate.refused.or(Some((d.policy, d.reason))),
-        }
-    }
-    if let Target::PrivateIp(t) = target {
-        let policy_target = match (pod, &t.pod) {
+    // The pool only matters for a new IP, and not for one named by address.
+    let pools =
+        (!allocated && rip.spec.public_ipv4_address.is_none()).then_some(&AllowedPools::Any);
+    let policy_target = match target {
+        Target::PrivateIp(t) => Some(match (pod, &t.pod) {
             (Some(pod), Some(_)) => {
                 pod_target(pod, facts.pod.as_ref().is_some_and(|p| p.host_network))
             }
@@ -76,8 +63,27 @@ pub async fn consult(
                 pod_namespace: facts.pods_at_address.first().cloned(),
                 node_ip: t.primary,
             },
-        };
-        let eligibility = engine.eligibility(&input, &policy_target).await?;
+        }),
+        _ => None,
+    };
+    let decisions = engine
+        .decide_all(&input, pools, policy_target.as_ref())
+        .await?;
+
+    add_verdicts(&mut gate.verdicts, "tagDefaults", &decisions.tags.verdicts);
+    match decisions.tags.outcome {
+        TagOutcome::Tags(t) => gate.tags = t,
+        TagOutcome::Deny(d) => gate.refused = Some((d.policy, d.reason)),
+    }
+    if let Some(pool) = decisions.pool {
+        add_verdicts(&mut gate.verdicts, "pool", &pool.verdicts);
+        match pool.outcome {
+            PoolOutcome::Keep => {}
+            PoolOutcome::Use(p) => gate.pool = Some(p),
+            PoolOutcome::Deny(d) => gate.refused = gate.refused.or(Some((d.policy, d.reason))),
+        }
+    }
+    if let Some(eligibility) = decisions.eligibility {
         add_verdicts(&mut gate.verdicts, "eligibility", &eligibility.verdicts);
         if let EligibilityOutcome::Deny(d) = eligibility.outcome {
             gate.target_refused = Some((d.policy, d.reason));

@@ -18,7 +18,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::tags::MAX_USER_TAGS;
+use k8s_oci_operator_policy_sdk::checks;
 
 use super::abi::{EligibilityResponse, PoolResponse, TagDefaultsResponse};
 use super::error::EvalError;
@@ -206,21 +206,15 @@ impl Composer for TagComposer {
 
     fn validate(&self, answer: &TagDefaultsResponse) -> Result<(), String> {
         super::validate::tag_defaults(answer)?;
-        let keys: std::collections::BTreeSet<&String> = self
-            .user
-            .keys()
-            .chain(self.defaults.keys())
-            .chain(self.enforced.keys())
-            .chain(answer.defaults.keys())
-            .chain(answer.enforced.keys())
-            .collect();
-        if keys.len() > MAX_USER_TAGS {
-            return Err(format!(
-                "with these tags the public IP would carry {} tags, more than {MAX_USER_TAGS}",
-                keys.len()
-            ));
-        }
-        Ok(())
+        // The budget counts the user's tags, the earlier policies' and this answer's.
+        checks::tag_budget([
+            &self.user,
+            &self.defaults,
+            &self.enforced,
+            &answer.defaults,
+            &answer.enforced,
+        ])
+        .map_err(|e| e.to_string())
     }
 
     fn push(

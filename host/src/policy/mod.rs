@@ -26,6 +26,7 @@ pub mod abi;
 mod artifacts;
 mod compose;
 pub mod configmap;
+mod decisions;
 pub mod directory;
 mod engine;
 mod error;
@@ -46,6 +47,7 @@ mod tests;
 pub use compose::{
     Decision, Denial, EligibilityOutcome, PoolOutcome, TagOutcome, Verdict, VerdictOutcome,
 };
+pub use decisions::Decisions;
 pub use engine::{EngineOptions, PolicyEngine};
 pub use error::{EvalError, LoadError, PolicyError};
 pub use limits::Limits;

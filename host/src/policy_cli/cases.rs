@@ -13,8 +13,8 @@ use crate::api::crd::ReservedIP;
 use crate::controller::policy_gate::pod_target;
 use crate::policy::abi::Target;
 use crate::policy::{
-    AllowedPools, Decision, Denial, EligibilityOutcome, PolicyEngine, PoolOutcome, ReservedIpInput,
-    TagOutcome, Verdict, VerdictOutcome,
+    AllowedPools, Decision, Decisions, Denial, EligibilityOutcome, PolicyEngine, PoolOutcome,
+    ReservedIpInput, TagOutcome, Verdict, VerdictOutcome,
 };
 
 /// What the policies are asked about: `policy eval --input`, and each test
@@ -51,16 +51,6 @@ pub struct NamespaceInput {
     pub labels: BTreeMap<String, String>,
 }
 
-/// The decisions the operator would make, in its order.
-#[derive(Clone, Debug)]
-pub struct Decisions {
-    pub tags: Decision<TagOutcome>,
-    /// Asked only for a ReservedIP that does not name its address.
-    pub pool: Option<Decision<PoolOutcome>>,
-    /// Asked only when there is a target.
-    pub eligibility: Option<Decision<EligibilityOutcome>>,
-}
-
 /// Asks `engine` every decision the operator would ask for `input`.
 pub async fn decide(engine: &PolicyEngine, input: &Input) -> Result<Decisions, PolicyCliError> {
     let mut rip = input.reserved_ip.clone();
@@ -72,18 +62,12 @@ pub async fn decide(engine: &PolicyEngine, input: &Input) -> Result<Decisions, P
     labels.extend(namespace.labels);
     let req =
         ReservedIpInput::new(&rip, labels).map_err(|e| PolicyCliError::Input(e.to_string()))?;
-    let failed = |e: crate::policy::PolicyError| PolicyCliError::Failed(e.to_string());
-
-    let tags = engine.tag_defaults(&req).await.map_err(failed)?;
-    let pool = match rip.spec.public_ipv4_address {
-        Some(_) => None,
-        None => {
-            let allowed = match &input.allowed_pools {
-                Some(p) => AllowedPools::Only(p.clone()),
-                None => AllowedPools::Any,
-            };
-            Some(engine.select_pool(&req, &allowed).await.map_err(failed)?)
-        }
+    // A pool is chosen for any ReservedIP not named by its address (the
+    // input does not say whether it holds an IP already).
+    let pools = match (&rip.spec.public_ipv4_address, &input.allowed_pools) {
+        (Some(_), _) => None,
+        (None, Some(p)) => Some(AllowedPools::Only(p.clone())),
+        (None, None) => Some(AllowedPools::Any),
     };
     let target = match (&input.pod, &input.target) {
         (Some(_), Some(_)) => {
@@ -100,15 +84,10 @@ pub async fn decide(engine: &PolicyEngine, input: &Input) -> Result<Decisions, P
         )),
         (None, target) => target.clone(),
     };
-    let eligibility = match &target {
-        Some(target) => Some(engine.eligibility(&req, target).await.map_err(failed)?),
-        None => None,
-    };
-    Ok(Decisions {
-        tags,
-        pool,
-        eligibility,
-    })
+    engine
+        .decide_all(&req, pools.as_ref(), target.as_ref())
+        .await
+        .map_err(|e| PolicyCliError::Failed(e.to_string()))
 }
 
 impl Decisions {
