@@ -163,6 +163,14 @@ async fn metrics_follow_a_reservedip_through_failures_to_assigned() -> Result<()
     .context("no throttled create counted")?;
     sb.emulator.set_faults(FaultConfig::default());
     sb.wait_state("rip-0", State::Assigned, true).await?;
+    // The gauge by state counts what the operator's cache holds: its watch
+    // may bring the status the test just read a moment later.
+    const ASSIGNED: &str = r#"k8s_oci_operator_reservedips{state="assigned"}"#;
+    wait_until(Duration::from_secs(10), || async {
+        Ok(value(&scrape(port).await?, ASSIGNED) == 1.0)
+    })
+    .await
+    .context("the assigned ReservedIP is not counted by state")?;
     let text = scrape(port).await?;
     let creates = |outcome: &str| {
         value(
@@ -187,10 +195,7 @@ async fn metrics_follow_a_reservedip_through_failures_to_assigned() -> Result<()
         ),
         ok + unavailable + throttled
     );
-    assert_eq!(
-        value(&text, r#"k8s_oci_operator_reservedips{state="assigned"}"#),
-        1.0
-    );
+    assert_eq!(value(&text, ASSIGNED), 1.0);
     assert_eq!(
         value(&text, "k8s_oci_operator_spec_to_ready_seconds_count"),
         1.0
