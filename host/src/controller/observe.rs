@@ -324,9 +324,10 @@ async fn target(
             // and in its turn (`Context::arrival_turn`).
             let new_ip = status.public_ip_id.is_none();
             let _looking_up = new_ip.then(|| ctx.resolver.pod_lookup());
-            let _turn = match new_ip {
-                true => ctx.arrival_turn().await,
-                false => None,
+            let _turn = if new_ip {
+                ctx.arrival_turn().await
+            } else {
+                None
             };
             pods.get_opt(pod_name).await
         };

@@ -190,14 +190,12 @@ impl TargetResolver {
     ) -> Result<Vec<PrivateIp>, OciError> {
         let me = Counted::new(&self.resolving);
         let queued_writes = self.oci.write_wait();
+        let by_address = PrivateIpFilter::AddressInSubnet {
+            subnet_id: subnet_id.to_string(),
+            ip_address: ip.to_string(),
+        };
         if vnics.is_empty() || (me.others == 0 && queued_writes.is_zero()) {
-            return self
-                .oci
-                .list_private_ips(&PrivateIpFilter::AddressInSubnet {
-                    subnet_id: subnet_id.to_string(),
-                    ip_address: ip.to_string(),
-                })
-                .await;
+            return self.oci.list_private_ips(&by_address).await;
         }
         // Until shortly before the writes already queued are done: the
         // writes of this gathering follow them without a gap.
@@ -222,10 +220,7 @@ impl TargetResolver {
             let enough = if at_once == 0 { usize::MAX } else { at_once };
             let oci = Arc::clone(&self.oci);
             let vnic_id = v.vnic_id.clone();
-            let alone = PrivateIpFilter::AddressInSubnet {
-                subnet_id: subnet_id.to_string(),
-                ip_address: ip.to_string(),
-            };
+            let alone = by_address.clone();
             let read = move |joined| {
                 async move {
                     if joined != 1 {
